@@ -1,0 +1,299 @@
+//! Turning raw requests into data: bodies under a limit, strict form and query parsing, content types,
+//! and who the client is (through trusted proxies only).
+//!
+//! Forms and query strings are parsed here rather than with `serde_urlencoded` because we must refuse
+//! what it silently accepts: percent-encoded bytes that are not UTF-8 (it substitutes U+FFFD, so a
+//! stored name would not be what was sent) and fields given twice (it keeps one of them).
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+};
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{ConnectInfo, FromRequestParts, Request},
+    http::{HeaderMap, header, request::Parts},
+};
+use ipnet::IpNet;
+
+use super::{AppState, error::ApiError};
+
+/// The largest form or JSON body accepted.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Reads a whole body, refusing it with 413 past `limit` (at once when `Content-Length` says so).
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        let mut too_large = false;
+        while let Some(current) = cause {
+            too_large |= current.is::<http_body_util::LengthLimitError>();
+            cause = current.source();
+        }
+        if too_large {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BadRequest("The request body could not be read.".into())
+        }
+    })
+}
+
+/// The media types a handler accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaType {
+    /// `application/json` (any `+json` suffix too).
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+}
+
+/// Refuses with 415 unless `Content-Type` is `expected` (parameters such as `charset=utf-8` allowed).
+pub fn require_content_type(headers: &HeaderMap, expected: MediaType) -> Result<(), ApiError> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let ok = match (&essence, expected) {
+        (Some(t), MediaType::Json) => {
+            t == "application/json" || (t.starts_with("application/") && t.ends_with("+json"))
+        }
+        (Some(t), MediaType::Form) => t == "application/x-www-form-urlencoded",
+        (None, _) => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let wanted = match expected {
+        MediaType::Json => "application/json",
+        MediaType::Form => "application/x-www-form-urlencoded",
+    };
+    Err(ApiError::UnsupportedMediaType(match essence {
+        Some(found) => format!("Content-Type must be {wanted}, not {found}."),
+        None => format!("Content-Type must be {wanted}; the request had none."),
+    }))
+}
+
+/// Fields of a form body or query string, each name at most once.
+#[derive(Debug, Default)]
+pub struct Fields(HashMap<String, String>);
+
+impl Fields {
+    /// Parses `application/x-www-form-urlencoded` text strictly: every name and value must decode to
+    /// UTF-8, and no name may repeat.
+    pub fn parse(raw: &[u8]) -> Result<Self, ApiError> {
+        let mut fields = HashMap::new();
+        for pair in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &[][..]),
+            };
+            let name = decode_component(name).ok_or_else(|| {
+                ApiError::BadRequest("A field name is not valid UTF-8 text.".into())
+            })?;
+            let value = decode_component(value).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "The field `{}` is not valid UTF-8 text.",
+                    printable(&name)
+                ))
+            })?;
+            if fields.contains_key(&name) {
+                return Err(ApiError::BadRequest(format!(
+                    "The field `{}` was sent more than once.",
+                    printable(&name)
+                )));
+            }
+            fields.insert(name, value);
+        }
+        Ok(Self(fields))
+    }
+
+    /// A field's value, if sent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+/// `+` is a space, then percent-decoding; `None` when the bytes are not UTF-8.
+fn decode_component(raw: &[u8]) -> Option<String> {
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+    String::from_utf8(decoded).ok()
+}
+
+/// A field name safe to quote back in a message.
+fn printable(name: &str) -> String {
+    name.chars().filter(|c| !c.is_control()).take(40).collect()
+}
+
+/// Who is asking, as far as we can believe it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientContext {
+    /// The client's address: the peer, or the first untrusted hop of `X-Forwarded-For` when the peer is
+    /// a trusted proxy.
+    pub ip: Option<IpAddr>,
+    /// Whether the client used HTTPS (believed from `X-Forwarded-Proto` only through a trusted proxy).
+    pub https: bool,
+}
+
+impl ClientContext {
+    /// Reads the peer address and, through trusted proxies only, the forwarding headers.
+    pub fn from_request(request: &Request, proxies: &[IpNet]) -> Self {
+        Self::from_parts_ref(
+            request.headers(),
+            request.extensions().get::<ConnectInfo<SocketAddr>>(),
+            proxies,
+        )
+    }
+
+    fn from_parts_ref(
+        headers: &HeaderMap,
+        peer: Option<&ConnectInfo<SocketAddr>>,
+        proxies: &[IpNet],
+    ) -> Self {
+        let peer = peer.map(|ConnectInfo(addr)| addr.ip());
+        let trusted = |ip: &IpAddr| proxies.iter().any(|net| net.contains(ip));
+        let Some(peer_ip) = peer.filter(|ip| trusted(ip)) else {
+            return Self {
+                ip: peer,
+                https: false,
+            };
+        };
+        let https = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+        // Walk X-Forwarded-For from the right: the first address not of a trusted proxy is the client.
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+            .collect::<Vec<_>>();
+        let ip = forwarded
+            .iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .copied()
+            .or(Some(peer_ip));
+        Self { ip, https }
+    }
+}
+
+impl FromRequestParts<AppState> for ClientContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::from_parts_ref(
+            &parts.headers,
+            parts.extensions.get::<ConnectInfo<SocketAddr>>(),
+            &state.proxies,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn forms_decode_plus_and_percent_escapes() {
+        let fields = Fields::parse(b"username=Ada+Lovelace&number=%301234567&empty=&flag").ok();
+        let fields = fields.as_ref();
+        assert_eq!(fields.and_then(|f| f.get("username")), Some("Ada Lovelace"));
+        assert_eq!(fields.and_then(|f| f.get("number")), Some("01234567"));
+        assert_eq!(fields.and_then(|f| f.get("empty")), Some(""));
+        assert_eq!(fields.and_then(|f| f.get("flag")), Some(""));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_not_replaced() {
+        assert!(Fields::parse(b"username=%FF").is_err());
+        assert!(Fields::parse(b"username=\xff").is_err());
+    }
+
+    #[test]
+    fn a_repeated_field_is_refused() {
+        let err = Fields::parse(b"username=a&username=b")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("The field `username` was sent more than once.")
+        );
+    }
+
+    fn ctx(
+        peer: &str,
+        headers: &[(&'static str, &'static str)],
+        proxies: &[&str],
+    ) -> ClientContext {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(*k, HeaderValue::from_static(v));
+        }
+        let peer = peer.parse::<SocketAddr>().ok().map(ConnectInfo);
+        let proxies: Vec<IpNet> = proxies.iter().filter_map(|p| p.parse().ok()).collect();
+        ClientContext::from_parts_ref(&map, peer.as_ref(), &proxies)
+    }
+
+    #[test]
+    fn forwarding_headers_from_untrusted_peers_are_ignored() {
+        let c = ctx(
+            "203.0.113.9:5000",
+            &[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-for", "1.2.3.4"),
+            ],
+            &["10.0.0.0/8"],
+        );
+        assert_eq!(
+            c,
+            ClientContext {
+                ip: "203.0.113.9".parse().ok(),
+                https: false
+            }
+        );
+    }
+
+    #[test]
+    fn forwarding_headers_from_trusted_proxies_are_believed() {
+        let c = ctx(
+            "10.0.1.5:5000",
+            &[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.2.2"),
+            ],
+            &["10.0.0.0/8"],
+        );
+        assert_eq!(
+            c,
+            ClientContext {
+                ip: "198.51.100.7".parse().ok(),
+                https: true
+            }
+        );
+    }
+}

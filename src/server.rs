@@ -1,0 +1,67 @@
+//! The HTTP/1.1 accept loop.
+//!
+//! `axum::serve` has no keep-alive idle timeout, so an idle connection would stay open forever; hyper's own
+//! default (30 s) would be worse behind an ALB, whose 60 s idle timeout then reuses connections we already
+//! closed: the classic intermittent 502. hyper's header-read timeout runs from the moment a connection waits
+//! for its next request, so setting it to `keep_alive_timeout` (75 s by default) closes idle connections
+//! only after the balancer has given up on them.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{Router, extract::ConnectInfo};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+/// Accepts connections until `stop` fires, then waits for every open connection to finish its current
+/// request and close. The caller bounds the wait.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    keep_alive_timeout: Duration,
+    stop: CancellationToken,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Usually EMFILE: back off instead of spinning; the connection stays in the backlog.
+                    tracing::warn!(error.message = %err, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error.message = %err, "could not set TCP_NODELAY");
+        }
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request
+                .extensions_mut()
+                .insert(ConnectInfo::<SocketAddr>(peer));
+            router.clone().oneshot(request.map(axum::body::Body::new))
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(keep_alive_timeout)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error.message = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}

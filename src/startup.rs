@@ -1,0 +1,141 @@
+//! Wiring: settings in, a bound, running service out. Tests and `main` share this path.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Instant};
+
+use anyhow::Context as _;
+use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::{
+    config::Settings,
+    http::{AppState, Limits, Readiness, router},
+    instance::Instance,
+    lifecycle::Lifecycle,
+    server,
+    storage::{self, Store, VisitCounter},
+    telemetry,
+};
+
+/// A service that is built and bound but not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    store: Arc<dyn Store>,
+    visit_writer: JoinHandle<()>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Opens the store (migrating it), binds the listener, starts background work.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let store = storage::open(&settings.database).await?;
+        let (visits, visit_writer) = VisitCounter::spawn(Arc::clone(&store));
+        let instance = Instance::from_hostname();
+        instance.spawn_lookup(&settings.instance);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("could not listen on {}", settings.listen))?;
+        let address = listener
+            .local_addr()
+            .context("could not read the bound address")?;
+        let state = AppState {
+            store: Arc::clone(&store),
+            visits,
+            readiness: Arc::new(Readiness::new(Arc::clone(&store))),
+            lifecycle: Lifecycle::new(),
+            instance,
+            proxies: settings.http.trusted_proxies.clone().into(),
+            metrics: telemetry::metrics_handle(),
+        };
+        tracing::info!(
+            %address,
+            backend = store.backend(),
+            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            version = env!("CARGO_PKG_VERSION"),
+            "listening"
+        );
+        Ok(Self {
+            listener,
+            address,
+            state,
+            store,
+            visit_writer,
+            settings,
+        })
+    }
+
+    /// The address actually bound (port 0 resolved).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` resolves, then drains and stops:
+    /// 1. `/health` answers 503 `draining` at once; everything else is still served;
+    /// 2. after `drain` the listener closes and open connections finish their request, then close;
+    /// 3. the store flushes and closes.
+    ///
+    /// Returns an error if step 2 did not finish within `shutdown_timeout`.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            store,
+            visit_writer,
+            settings,
+            ..
+        } = self;
+        let lifecycle = state.lifecycle.clone();
+        let limits = Limits {
+            request_timeout: settings.http.request_timeout,
+            max_concurrent_requests: settings.http.max_concurrent_requests,
+        };
+        let app = router(state, limits);
+        let mut serving = tokio::spawn(server::serve(
+            listener,
+            app,
+            settings.http.keep_alive_timeout,
+            lifecycle.stop_accepting_token(),
+        ));
+
+        tokio::select! {
+            () = shutdown => {}
+            result = &mut serving => {
+                return result.context("the server task failed");
+            }
+        }
+        let deadline = Instant::now() + settings.lifecycle.shutdown_timeout;
+        lifecycle.start_draining();
+        tracing::info!(
+            drain_seconds = settings.lifecycle.drain.as_secs_f64(),
+            "draining: /health now answers 503"
+        );
+        tokio::time::sleep(settings.lifecycle.drain).await;
+        lifecycle.stop_accepting();
+        tracing::info!("stopped accepting connections; waiting for in-flight requests");
+        let finished = tokio::time::timeout_at(deadline.into(), &mut serving).await;
+        // The router (and with it every `VisitCounter` clone) is gone once serving ended: the visit writer
+        // then drains its queue and stops.
+        if finished.is_ok() {
+            let _ = visit_writer.await;
+        } else {
+            visit_writer.abort();
+        }
+        store.close().await;
+        match finished {
+            Ok(result) => {
+                result.context("the server task failed")?;
+                tracing::info!("shutdown complete");
+                Ok(())
+            }
+            Err(_) => {
+                serving.abort();
+                anyhow::bail!(
+                    "connections were still open after STRATUS_SHUTDOWN_TIMEOUT ({} s); they were cut",
+                    settings.lifecycle.shutdown_timeout.as_secs_f64()
+                )
+            }
+        }
+    }
+}

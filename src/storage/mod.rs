@@ -1,0 +1,96 @@
+//! Storage: one trait for everything the board and counter keep, one implementation per engine, chosen by
+//! `DATABASE_URL`.
+//!
+//! Handlers hold an `Arc<dyn Store>`: a trait object keeps the HTTP layer free of generics, and one virtual
+//! call per request costs nothing next to a database round trip.
+
+pub mod dynamodb_tables;
+mod sqlite;
+mod visits;
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+
+pub use sqlite::SqliteStore;
+pub use visits::VisitCounter;
+
+use crate::{
+    config::DatabaseUrl,
+    domain::{Cursor, PageRequest, Submission, SubmissionId, Username},
+};
+
+/// A page of a listing, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// What can go wrong in a store, as far as a caller must tell cases apart.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or did not answer in time; retrying later may work.
+    #[error("the store is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// A cursor that this store did not write (or that was tampered with).
+    #[error("the cursor is not one this store wrote")]
+    InvalidCursor,
+}
+
+impl StoreError {
+    /// Wraps any infrastructure error as [`StoreError::Unavailable`].
+    pub fn unavailable(err: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
+
+/// Everything the board and the visit counter need from a database.
+///
+/// Contract, for every implementation (the contract tests check it against each):
+/// - every submission is kept; none is ever overwritten;
+/// - `latest_submission` and `visit_count` cost the same with 10 or 10 million rows;
+/// - `add_visits` is atomic and exact under any concurrency, and returns the new total;
+/// - a method that returns `Ok` has made its write durable.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Short engine name for logs and health (`sqlite`, `postgres`, `dynamodb`).
+    fn backend(&self) -> &'static str;
+
+    /// A cheap round trip that proves the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Stores a new submission.
+    async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError>;
+
+    /// The most recent submission of anyone, if there is one.
+    async fn latest_submission(&self) -> Result<Option<Submission>, StoreError>;
+
+    /// One submission by id.
+    async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError>;
+
+    /// A user's submissions, newest first.
+    async fn submissions_by_user(
+        &self,
+        username: &Username,
+        page: &PageRequest,
+    ) -> Result<Page<Submission>, StoreError>;
+
+    /// Adds `n` visits atomically and returns the new total.
+    async fn add_visits(&self, n: u64) -> Result<u64, StoreError>;
+
+    /// The total number of visits, without counting one.
+    async fn visit_count(&self) -> Result<u64, StoreError>;
+
+    /// Finishes pending work and closes connections. Called once, at shutdown.
+    async fn close(&self);
+}
+
+/// Opens the store `url` names and brings its schema up to date.
+pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
+    match url {
+        DatabaseUrl::Sqlite(options) => Ok(Arc::new(SqliteStore::open(options).await?)),
+    }
+}

@@ -1,0 +1,96 @@
+//! Logs and metrics set-up.
+//!
+//! Logs are JSON lines on stdout by default (one per request, see `http::middleware`), human-readable with
+//! `STRATUS_LOG_FORMAT=pretty`. Metrics go to one process-wide Prometheus recorder rendered at `/metrics`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::{
+    EnvFilter, fmt::MakeWriter, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+use crate::config::{LogFormat, LogSettings};
+
+/// Installs the global log subscriber, writing to `sink`. A second call is a no-op (tests start many
+/// applications in one process).
+pub fn init_logs<W>(settings: &LogSettings, sink: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|err| {
+        eprintln!(
+            "RUST_LOG `{}` is not a valid filter ({err}); using `info`",
+            settings.filter
+        );
+        EnvFilter::new("info")
+    });
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = match settings.format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(sink),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(sink))
+            .try_init(),
+    };
+    // Err means a subscriber is already installed: keep it.
+    drop(result);
+}
+
+/// Latency buckets in seconds: fine below 10 ms, where this service should live.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide metrics recorder, installed on first use.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .map(PrometheusBuilder::build_recorder)
+                // Only an empty bucket list fails, and ours is a non-empty constant.
+                .expect("latency buckets are a non-empty constant");
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            describe_metrics();
+            handle
+        })
+        .clone()
+}
+
+fn describe_metrics() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        "HTTP requests answered, by method, route and status"
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time to answer an HTTP request, by method, route and status"
+    );
+    metrics::describe_gauge!("http_requests_in_flight", "HTTP requests being handled now");
+    metrics::describe_counter!("stratus_submissions_created_total", "Submissions stored");
+    metrics::describe_counter!("stratus_visits_total", "Page visits counted");
+    metrics::describe_counter!(
+        "stratus_store_errors_total",
+        "Store operations that failed, by operation"
+    );
+    metrics::describe_counter!(
+        "stratus_load_shed_total",
+        "Requests refused with 503 because of overload or timeout"
+    );
+    metrics::describe_gauge!("stratus_build_info", "Always 1; labels carry the version");
+    metrics::gauge!("stratus_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
