@@ -1,0 +1,251 @@
+################################################################################
+# Stratus production: three tiers over 3 AZs
+#
+#   CloudFront (+WAF) -> ALB (HTTPS, secret origin header) -> Fargate tasks (private subnets)
+#                                                            -> RDS PostgreSQL Multi-AZ (isolated)
+#   NAT gateway per AZ, S3/DynamoDB gateway endpoints, flow logs, alarms to email.
+# compute = "asg" swaps Fargate for seed 003's EC2 Auto Scaling group; database_engine =
+# "dynamodb" swaps RDS for seed 000's table.
+################################################################################
+
+locals {
+  name = "stratus-${var.environment}"
+  ecs  = var.compute == "ecs"
+
+  # Shutdown timing chain, one place for all of it (docs/deploy-aws.md, "Timing chain"):
+  #   drain (5) <= ALB deregistration delay (20) < app shutdown timeout (25) < ECS stopTimeout (30)
+  #   ALB idle timeout (60) < app keep-alive timeout (75)
+  drain_seconds                = 5
+  deregistration_delay_seconds = 20
+  shutdown_timeout_seconds     = 25
+  stop_timeout_seconds         = 30
+  alb_idle_timeout_seconds     = 60
+  keep_alive_timeout_seconds   = 75
+}
+
+check "shutdown_timing_chain" {
+  assert {
+    condition = (
+      local.drain_seconds <= local.deregistration_delay_seconds &&
+      local.deregistration_delay_seconds < local.shutdown_timeout_seconds &&
+      local.shutdown_timeout_seconds < local.stop_timeout_seconds &&
+      local.alb_idle_timeout_seconds < local.keep_alive_timeout_seconds
+    )
+    error_message = "Timing chain broken: need drain <= deregistration < shutdown < stop, and ALB idle < keep-alive."
+  }
+}
+
+check "cdn_needs_an_https_origin" {
+  assert {
+    condition     = !var.enable_cdn || var.alb_certificate_arn != null
+    error_message = "enable_cdn reaches the ALB over HTTPS (https-only origin): set alb_certificate_arn to a certificate for origin_domain_name."
+  }
+}
+
+################################################################################
+# Network and security
+################################################################################
+
+module "network" {
+  source = "../../modules/network"
+
+  name                       = local.name
+  cidr                       = var.vpc_cidr
+  az_count                   = 3
+  nat_gateway_mode           = "per_az"
+  enable_interface_endpoints = var.enable_interface_endpoints
+  kms_key_arn                = module.security.kms_key_arn
+}
+
+module "security" {
+  source = "../../modules/security"
+
+  name                             = local.name
+  vpc_id                           = module.network.vpc_id
+  app_port                         = 8000
+  restrict_alb_to_cloudfront       = var.enable_cdn
+  allow_autoscaling_ebs_encryption = !local.ecs
+}
+
+################################################################################
+# Data
+################################################################################
+
+module "data" {
+  source = "../../modules/data"
+
+  name                 = local.name
+  database_engine      = var.database_engine
+  enable_files         = true
+  deletion_protection  = true
+  kms_key_arn          = module.security.kms_key_arn
+  isolated_subnet_ids  = module.network.isolated_subnet_ids
+  db_security_group_id = module.security.db_security_group_id
+  db_instance_class    = var.db_instance_class
+  db_multi_az          = true
+}
+
+################################################################################
+# Load balancer and CDN
+################################################################################
+
+resource "random_password" "origin_secret" {
+  count = var.enable_cdn ? 1 : 0
+
+  length  = 48
+  special = false
+}
+
+module "alb" {
+  source = "../../modules/alb"
+
+  name                         = local.name
+  vpc_id                       = module.network.vpc_id
+  subnet_ids                   = module.network.public_subnet_ids
+  security_group_id            = module.security.alb_security_group_id
+  certificate_arn              = var.alb_certificate_arn
+  origin_secret                = var.enable_cdn ? random_password.origin_secret[0].result : null
+  target_type                  = local.ecs ? "ip" : "instance"
+  target_port                  = 8000
+  health_check_path            = var.health_check_path
+  deregistration_delay_seconds = local.deregistration_delay_seconds
+  idle_timeout_seconds         = local.alb_idle_timeout_seconds
+  enable_deletion_protection   = true
+  enable_waf                   = var.enable_waf && !var.enable_cdn # behind CloudFront the edge WAF does the job
+  kms_key_arn                  = module.security.kms_key_arn
+}
+
+# CloudFront reaches the ALB over HTTPS under a name on the ALB's certificate.
+resource "aws_route53_record" "origin" {
+  count = var.enable_cdn && var.route53_zone_id != null ? 1 : 0
+
+  zone_id = var.route53_zone_id
+  name    = var.origin_domain_name
+  type    = "A"
+
+  alias {
+    name                   = module.alb.dns_name
+    zone_id                = module.alb.zone_id
+    evaluate_target_health = true
+  }
+}
+
+module "cdn" {
+  source = "../../modules/cdn"
+  count  = var.enable_cdn ? 1 : 0
+
+  name                   = local.name
+  origin_domain_name     = var.origin_domain_name
+  origin_protocol_policy = "https-only"
+  origin_secret          = random_password.origin_secret[0].result
+  domain_names           = var.domain_names
+  route53_zone_id        = var.route53_zone_id
+  enable_waf             = var.enable_waf
+  price_class            = "PriceClass_100"
+}
+
+################################################################################
+# CI: image repository and deploy role
+################################################################################
+
+module "ci" {
+  source = "../../modules/ci"
+
+  name                       = local.name
+  kms_key_arn                = module.security.kms_key_arn
+  repository_name            = "stratus"
+  github_repository          = var.github_repository
+  github_branch              = var.github_branch
+  create_oidc_provider       = var.create_github_oidc_provider
+  existing_oidc_provider_arn = var.existing_github_oidc_provider_arn
+  ecs_service_arn            = local.ecs ? module.ecs_service[0].service_arn : null
+  ecs_task_role_arns         = local.ecs ? [module.ecs_service[0].execution_role_arn, module.ecs_service[0].task_role_arn] : []
+  release_bucket_arn         = local.ecs ? null : module.asg_service[0].release_bucket_arn
+}
+
+################################################################################
+# Compute: Fargate (default) or the EC2 Auto Scaling variant
+################################################################################
+
+module "ecs_service" {
+  source = "../../modules/ecs_service"
+  count  = local.ecs ? 1 : 0
+
+  name                              = local.name
+  image                             = "${module.ci.repository_url}:${var.image_tag}"
+  ecr_repository_arn                = module.ci.repository_arn
+  cpu                               = 256
+  memory                            = 512
+  container_port                    = 8000
+  subnet_ids                        = module.network.private_subnet_ids
+  security_group_ids                = [module.security.app_security_group_id]
+  target_group_arn                  = module.alb.target_group_arn
+  target_group_arn_suffix           = module.alb.target_group_arn_suffix
+  lb_arn_suffix                     = module.alb.arn_suffix
+  health_check_grace_period_seconds = 30
+  desired_count                     = 2
+  min_capacity                      = 1
+  max_capacity                      = 4
+  requests_per_target               = var.requests_per_target
+  drain_seconds                     = local.drain_seconds
+  shutdown_timeout_seconds          = local.shutdown_timeout_seconds
+  stop_timeout_seconds              = local.stop_timeout_seconds
+  keep_alive_timeout_seconds        = local.keep_alive_timeout_seconds
+  trusted_proxy_cidrs               = [module.network.vpc_cidr]
+  database_url_parameter_arn        = module.data.database_url_parameter_arn
+  inject_database_password          = var.database_engine == "postgres"
+  database_password_secret_arn      = module.data.db_master_secret_arn
+  app_policy_json                   = module.data.app_policy_json
+  kms_key_arn                       = module.security.kms_key_arn
+  log_retention_days                = 7
+  enable_execute_command            = var.enable_execute_command
+  alarm_topic_arn                   = module.observability.alarm_topic_arn
+}
+
+module "asg_service" {
+  source = "../../modules/asg_service"
+  count  = local.ecs ? 0 : 1
+
+  name                         = local.name
+  instance_type                = "t3.micro"
+  subnet_ids                   = module.network.private_subnet_ids
+  security_group_ids           = [module.security.app_security_group_id]
+  target_group_arn             = module.alb.target_group_arn
+  kms_key_arn                  = module.security.kms_key_arn
+  release_version              = var.asg_release_version
+  release_sha256               = var.asg_release_sha256
+  app_port                     = 8000
+  drain_seconds                = local.drain_seconds
+  shutdown_timeout_seconds     = local.shutdown_timeout_seconds
+  stop_timeout_seconds         = local.stop_timeout_seconds
+  keep_alive_timeout_seconds   = local.keep_alive_timeout_seconds
+  trusted_proxy_cidrs          = [module.network.vpc_cidr]
+  database_url_parameter_name  = module.data.database_url_parameter_name
+  inject_database_password     = var.database_engine == "postgres"
+  database_password_secret_arn = module.data.db_master_secret_arn
+  app_policy_json              = module.data.app_policy_json
+  min_size                     = 1
+  desired_capacity             = 1
+  max_size                     = 4
+}
+
+################################################################################
+# Observability
+################################################################################
+
+module "observability" {
+  source = "../../modules/observability"
+
+  name                    = local.name
+  kms_key_arn             = module.security.kms_key_arn
+  alarm_emails            = var.alarm_emails
+  compute                 = var.compute
+  lb_arn_suffix           = module.alb.arn_suffix
+  target_group_arn_suffix = module.alb.target_group_arn_suffix
+  ecs_cluster_name        = local.ecs ? module.ecs_service[0].cluster_name : null
+  ecs_service_name        = local.ecs ? module.ecs_service[0].service_name : null
+  asg_name                = local.ecs ? null : module.asg_service[0].asg_name
+  app_log_group_name      = local.ecs ? module.ecs_service[0].log_group_name : module.asg_service[0].log_group_name
+  rds_instance_identifier = module.data.db_instance_identifier
+  dynamodb_table_names    = module.data.table_names
+}

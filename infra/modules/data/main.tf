@@ -1,0 +1,624 @@
+################################################################################
+# Data: DynamoDB tables, RDS PostgreSQL, the files bucket, the DATABASE_URL parameter, and the
+# IAM policy that lets the app (ECS task role or EC2 instance role) use exactly these.
+################################################################################
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  region     = data.aws_region.current.region
+  postgres   = var.database_engine == "postgres"
+  dynamodb   = var.database_engine == "dynamodb"
+  files      = var.enable_files
+  db_port    = 5432
+  table_arns = concat(aws_dynamodb_table.submissions[*].arn, aws_dynamodb_table.file_metadata[*].arn)
+  files_arn  = try(aws_s3_bucket.files[0].arn, null)
+  kms_via    = ["dynamodb.${local.region}.amazonaws.com", "s3.${local.region}.amazonaws.com", "ssm.${local.region}.amazonaws.com"]
+  database_url = local.postgres ? (
+    "postgres://${var.db_username}@${aws_db_instance.this[0].address}:${local.db_port}/${var.db_name}?sslmode=verify-full"
+    ) : (
+    "dynamodb://${aws_dynamodb_table.submissions[0].name}"
+  )
+}
+
+################################################################################
+# DynamoDB tables
+# Key schemas must equal `stratus config --dynamodb-schemas` (checked by infra/tests); the app
+# verifies them at start with DescribeTable and never creates tables in AWS.
+################################################################################
+
+# Submissions (seed 000): one item per submission, newest last within a user; the visit counter
+# and the "latest" pointer live here too under keys no username can take.
+resource "aws_dynamodb_table" "submissions" {
+  count = local.dynamodb ? 1 : 0
+
+  name                        = "${var.name}-submissions"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "username"
+  range_key                   = "timestamp"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "username"
+    type = "S"
+  }
+
+  attribute {
+    name = "timestamp"
+    type = "S"
+  }
+
+  attribute {
+    name = "submission_id"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "by_submission_id"
+    hash_key        = "submission_id"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  tags = var.tags
+}
+
+# File metadata (seed 004): one item per uploaded object; listed per owner, newest first.
+resource "aws_dynamodb_table" "file_metadata" {
+  count = local.files ? 1 : 0
+
+  name                        = "${var.name}-file-metadata"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "file_id"
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = "file_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "owner"
+    type = "S"
+  }
+
+  attribute {
+    name = "created_at"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "by_owner"
+    hash_key        = "owner"
+    range_key       = "created_at"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  tags = var.tags
+}
+
+################################################################################
+# RDS PostgreSQL 16
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html
+################################################################################
+
+resource "aws_db_subnet_group" "this" {
+  count = local.postgres ? 1 : 0
+
+  name_prefix = "${var.name}-"
+  description = "${var.name}: isolated subnets (no route out of the VPC)"
+  subnet_ids  = var.isolated_subnet_ids
+
+  tags = var.tags
+}
+
+resource "aws_db_parameter_group" "this" {
+  count = local.postgres ? 1 : 0
+
+  name_prefix = "${var.name}-pg16-"
+  family      = "postgres16"
+  description = "${var.name}: TLS required, slow statements logged"
+
+  # Refuse unencrypted connections; the app also verifies the server (sslmode=verify-full).
+  parameter {
+    name         = "rds.force_ssl"
+    value        = "1"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "log_min_duration_statement"
+    value        = "1000"
+    apply_method = "immediate"
+  }
+
+  parameter {
+    name         = "log_connections"
+    value        = "1"
+    apply_method = "immediate"
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+data "aws_iam_policy_document" "rds_monitoring_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  count = local.postgres && var.db_monitoring_interval_seconds > 0 ? 1 : 0
+
+  name_prefix        = "${var.name}-rds-mon-"
+  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  count = local.postgres && var.db_monitoring_interval_seconds > 0 ? 1 : 0
+
+  role       = aws_iam_role.rds_monitoring[0].name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
+resource "aws_db_instance" "this" {
+  # checkov:skip=CKV_AWS_157: Multi-AZ is the db_multi_az variable: true in prod, false in the cheap dev environment
+  count = local.postgres ? 1 : 0
+
+  identifier     = var.name
+  engine         = "postgres"
+  engine_version = var.db_engine_version
+  instance_class = var.db_instance_class
+  port           = local.db_port
+
+  db_name  = var.db_name
+  username = var.db_username
+  # RDS creates the password, stores it in Secrets Manager (encrypted with our key) and rotates it.
+  manage_master_user_password   = true
+  master_user_secret_kms_key_id = var.kms_key_arn
+  # Lets operators log in with short-lived IAM tokens instead of the master password.
+  iam_database_authentication_enabled = true
+
+  allocated_storage     = var.db_allocated_storage_gb
+  max_allocated_storage = var.db_max_allocated_storage_gb
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = var.kms_key_arn
+
+  db_subnet_group_name   = aws_db_subnet_group.this[0].name
+  vpc_security_group_ids = [var.db_security_group_id]
+  parameter_group_name   = aws_db_parameter_group.this[0].name
+  publicly_accessible    = false
+  multi_az               = var.db_multi_az
+  ca_cert_identifier     = "rds-ca-rsa2048-g1"
+
+  backup_retention_period   = var.db_backup_retention_days
+  backup_window             = "03:00-04:00"
+  maintenance_window        = "sun:04:30-sun:05:30"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = var.deletion_protection
+  skip_final_snapshot       = false
+  final_snapshot_identifier = "${var.name}-final"
+  delete_automated_backups  = false
+
+  auto_minor_version_upgrade      = true
+  allow_major_version_upgrade     = false
+  apply_immediately               = false
+  enabled_cloudwatch_logs_exports = ["postgresql", "upgrade"]
+
+  performance_insights_enabled          = var.db_performance_insights_enabled
+  performance_insights_kms_key_id       = var.db_performance_insights_enabled ? var.kms_key_arn : null
+  performance_insights_retention_period = var.db_performance_insights_enabled ? 7 : null
+
+  monitoring_interval = var.db_monitoring_interval_seconds
+  monitoring_role_arn = var.db_monitoring_interval_seconds > 0 ? aws_iam_role.rds_monitoring[0].arn : null
+
+  tags = var.tags
+}
+
+################################################################################
+# SSM parameter (seed 004): DATABASE_URL, no password in it
+# ECS injects it with `secrets`; the EC2 variant reads it at boot.
+################################################################################
+
+resource "aws_ssm_parameter" "database_url" {
+  name        = "/${var.name}/database-url"
+  description = "DATABASE_URL for ${var.name} (${var.database_engine}); the password is injected separately"
+  type        = "SecureString"
+  key_id      = var.kms_key_arn
+  value       = local.database_url
+
+  tags = var.tags
+}
+
+################################################################################
+# Files bucket (seed 004): objects under files_prefix, metadata in the file_metadata table
+################################################################################
+
+resource "aws_s3_bucket" "files" {
+  # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery decision with its own cost; versioning and PITR cover mistakes
+  # checkov:skip=CKV2_AWS_62: nothing consumes object events yet
+  count = local.files ? 1 : 0
+
+  bucket_prefix = "${var.name}-files-"
+  force_destroy = false
+
+  tags = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "files" {
+  count = local.files ? 1 : 0
+
+  bucket                  = aws_s3_bucket.files[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "files" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files[0].id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "files" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files[0].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = true # one KMS call per object batch instead of per object: cheaper
+  }
+}
+
+resource "aws_s3_bucket_versioning" "files" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files[0].id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "files" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files[0].id
+
+  rule {
+    id     = "expire-old-versions"
+    status = "Enabled"
+
+    filter {}
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.files_noncurrent_version_expiration_days
+    }
+
+    expiration {
+      expired_object_delete_marker = true
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.files]
+}
+
+resource "aws_s3_bucket_logging" "files" {
+  count = local.files ? 1 : 0
+
+  bucket        = aws_s3_bucket.files[0].id
+  target_bucket = aws_s3_bucket.files_access_logs[0].id
+  target_prefix = "files/"
+}
+
+data "aws_iam_policy_document" "files" {
+  count = local.files ? 1 : 0
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.files[0].arn, "${aws_s3_bucket.files[0].arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  statement {
+    sid       = "DenyOldTls"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.files[0].arn, "${aws_s3_bucket.files[0].arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "NumericLessThan"
+      variable = "s3:TlsVersion"
+      values   = ["1.2"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "files" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files[0].id
+  policy = data.aws_iam_policy_document.files[0].json
+
+  depends_on = [aws_s3_bucket_public_access_block.files]
+}
+
+# Server access logs of the files bucket. S3 delivers these only to SSE-S3 buckets.
+resource "aws_s3_bucket" "files_access_logs" {
+  # checkov:skip=CKV_AWS_145: S3 server access log delivery supports only SSE-S3 target buckets
+  # checkov:skip=CKV_AWS_18: this is the log sink itself; logging its own access would recurse
+  # checkov:skip=CKV_AWS_144: access logs are not worth replicating across regions
+  # checkov:skip=CKV2_AWS_62: nothing consumes events from the log bucket
+  count = local.files ? 1 : 0
+
+  bucket_prefix = "${var.name}-files-logs-"
+  force_destroy = false
+
+  tags = var.tags
+}
+
+resource "aws_s3_bucket_public_access_block" "files_access_logs" {
+  count = local.files ? 1 : 0
+
+  bucket                  = aws_s3_bucket.files_access_logs[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "files_access_logs" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files_access_logs[0].id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "files_access_logs" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files_access_logs[0].id
+
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_versioning" "files_access_logs" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files_access_logs[0].id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "files_access_logs" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files_access_logs[0].id
+
+  rule {
+    id     = "expire-access-logs"
+    status = "Enabled"
+
+    filter {}
+
+    expiration {
+      days = var.files_access_log_retention_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = 7
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+data "aws_iam_policy_document" "files_access_logs" {
+  count = local.files ? 1 : 0
+
+  statement {
+    sid       = "S3LogDeliveryFromTheFilesBucket"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.files_access_logs[0].arn}/files/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.files[0].arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.files_access_logs[0].arn, "${aws_s3_bucket.files_access_logs[0].arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "files_access_logs" {
+  count = local.files ? 1 : 0
+
+  bucket = aws_s3_bucket.files_access_logs[0].id
+  policy = data.aws_iam_policy_document.files_access_logs[0].json
+
+  depends_on = [aws_s3_bucket_public_access_block.files_access_logs]
+}
+
+################################################################################
+# The app's access policy (attached by ecs_service to the task role, by asg_service to the
+# instance role). Exactly what the binary calls, on exactly these resources.
+################################################################################
+
+data "aws_iam_policy_document" "app" {
+  # Transactions are authorized per contained action: Put/Update by PutItem/UpdateItem,
+  # ConditionCheck by ConditionCheckItem. There is no separate TransactWriteItems permission.
+  # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
+  dynamic "statement" {
+    for_each = length(local.table_arns) > 0 ? [1] : []
+
+    content {
+      sid = "ReadWriteOwnTables"
+      actions = [
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:Query",
+      ]
+      resources = concat(local.table_arns, [for arn in local.table_arns : "${arn}/index/*"])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.files ? [1] : []
+
+    content {
+      sid = "ObjectsUnderTheFilesPrefix"
+      actions = [
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+      ]
+      resources = ["${local.files_arn}/${var.files_prefix}*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.files ? [1] : []
+
+    content {
+      sid       = "ListOnlyTheFilesPrefix"
+      actions   = ["s3:ListBucket"]
+      resources = [local.files_arn]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["${var.files_prefix}*"]
+      }
+    }
+  }
+
+  statement {
+    sid       = "ReadTheDatabaseUrlParameter"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.database_url.arn]
+  }
+
+  # SSE-KMS objects and the SecureString parameter need the caller to use the key; only through
+  # those services, never directly.
+  statement {
+    sid       = "UseTheKeyThroughS3AndSsm"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = local.kms_via
+    }
+  }
+}
