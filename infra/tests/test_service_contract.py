@@ -1,0 +1,256 @@
+"""The ALB, the ECS task definition and the EC2 variant against the binary's contracts:
+health routes, environment variable names, the shutdown timing chain."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import binary
+import hcl
+
+HEALTH_ROUTES = {"/health", "/health/live"}  # routes the binary serves (GET, 200 when healthy)
+COMPUTE_MODULES = ("ecs_service", "asg_service")
+
+
+def scopes(module: str):
+    """The module's defaults plus every environment's call of it."""
+    out = [("defaults", hcl.default_scope(module))]
+    for name, env in sorted(hcl.envs().items()):
+        if module in env.module_calls:
+            out.append((f"envs/{name}", hcl.env_scope(env, module)))
+    return out
+
+
+def env_pairs():
+    """(label, alb scope, compute module, compute scope) for defaults and each environment."""
+    pairs = []
+    for compute in COMPUTE_MODULES:
+        pairs.append((f"defaults/{compute}", hcl.default_scope("alb"), compute, hcl.default_scope(compute)))
+        for name, env in sorted(hcl.envs().items()):
+            if compute in env.module_calls:
+                pairs.append((f"envs/{name}/{compute}", hcl.env_scope(env, "alb"), compute, hcl.env_scope(env, compute)))
+    return pairs
+
+
+def container_definitions() -> str:
+    td = hcl.modules()["ecs_service"].resource("aws_ecs_task_definition", "this")
+    return hcl.interpolations(td["container_definitions"])[0]
+
+
+def container_setting(name: str) -> str:
+    m = re.search(rf"\b{name} = ([^,}}]+)", container_definitions())
+    assert m, f"container definition has no {name}"
+    return m.group(1).strip()
+
+
+def stop_timeout(compute: str, scope: hcl.Scope) -> int:
+    if compute == "ecs_service":
+        return hcl.resolve("${" + container_setting("stopTimeout") + "}", scope)
+    template = (hcl.MODULES_DIR / "asg_service" / "templates" / "user_data.sh.tftpl").read_text()
+    assert "TimeoutStopSec=${stop_timeout_seconds}" in template
+    return scope.var("stop_timeout_seconds")
+
+
+def app_env(compute: str, scope: hcl.Scope, key: str):
+    return hcl.resolve(scope.module.locals["environment"][key], scope)
+
+
+# ---------------------------------------------------------------------------------------------
+# Health checks
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label,scope", scopes("alb"), ids=[s[0] for s in scopes("alb")])
+def test_alb_health_check_path_is_a_route_the_binary_serves(label, scope):
+    hc = scope.module.resource("aws_lb_target_group", "this")["health_check"][0]
+    assert hcl.resolve(hc["path"], scope) in HEALTH_ROUTES, label
+    assert hc["matcher"] == "200"
+
+
+@pytest.mark.parametrize("label,scope", scopes("alb"), ids=[s[0] for s in scopes("alb")])
+def test_alb_health_check_timings_follow_seed_001(label, scope):
+    hc = scope.module.resource("aws_lb_target_group", "this")["health_check"][0]
+    assert hcl.resolve(hc["interval"], scope) == 30
+    assert hcl.resolve(hc["healthy_threshold"], scope) == 2
+    assert hcl.resolve(hc["unhealthy_threshold"], scope) == 3
+    assert hcl.resolve(hc["timeout"], scope) < hcl.resolve(hc["interval"], scope)
+
+
+def test_health_check_path_variable_only_allows_served_routes():
+    for r in [hcl.modules()["alb"], *hcl.envs().values()]:
+        var = r.variables["health_check_path"]
+        assert var["default"] == "/health"
+        condition = var["validation"][0]["condition"]
+        assert set(re.findall(r'"(/[^"]*)"', condition)) == HEALTH_ROUTES, f"{r.name}: {condition}"
+
+
+def test_container_health_check_is_stratus_healthcheck():
+    assert '["CMD", "/usr/local/bin/stratus", "healthcheck"]' in container_definitions()
+
+
+def test_metrics_are_not_reachable_through_the_alb():
+    rule = hcl.modules()["alb"].resource("aws_lb_listener_rule", "hide_metrics")
+    assert rule["priority"] == 1
+    assert rule["condition"][0]["path_pattern"][0]["values"] == ["/metrics", "/metrics/*"]
+    action = rule["action"][0]
+    assert action["type"] == "fixed-response" and action["fixed_response"][0]["status_code"] == "404"
+
+
+def test_alb_drops_invalid_headers_and_logs_access():
+    lb = hcl.modules()["alb"].resource("aws_lb", "this")
+    assert lb["drop_invalid_header_fields"] is True
+    assert lb["access_logs"][0]["enabled"] is True
+
+
+def test_alb_requires_the_origin_secret_when_one_is_set():
+    alb = hcl.modules()["alb"]
+    rule = alb.resource("aws_lb_listener_rule", "origin_secret")
+    assert hcl.inner(rule["condition"][0]["http_header"][0]["values"][0]) == "var.origin_secret"
+    for listener in ("https", "http_forward"):
+        action = alb.resource("aws_lb_listener", listener)["default_action"][0]
+        assert hcl.inner(action["type"]) == 'local.require_origin ? "fixed-response" : "forward"'
+
+
+def test_grace_period_matches_the_fast_start():
+    svc = hcl.modules()["ecs_service"]
+    assert svc.variables["health_check_grace_period_seconds"]["default"] == 30
+    for name, env in hcl.envs().items():
+        if "ecs_service" in env.module_calls:
+            assert hcl.env_scope(env, "ecs_service").var("health_check_grace_period_seconds") <= 60, name
+
+
+# ---------------------------------------------------------------------------------------------
+# Shutdown timing chain: drain <= deregistration delay < shutdown timeout < stop timeout,
+# ALB idle timeout < keep-alive timeout
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label,alb,compute,scope", env_pairs(), ids=[p[0] for p in env_pairs()])
+def test_deregistration_delay_fits_between_drain_and_shutdown(label, alb, compute, scope):
+    delay = hcl.resolve(alb.module.resource("aws_lb_target_group", "this")["deregistration_delay"], alb)
+    shutdown = int(app_env(compute, scope, "STRATUS_SHUTDOWN_TIMEOUT"))
+    drain = int(app_env(compute, scope, "STRATUS_DRAIN_SECONDS"))
+    assert drain <= delay < shutdown, f"{label}: need drain {drain} <= deregistration {delay} < shutdown {shutdown}"
+
+
+@pytest.mark.parametrize("label,alb,compute,scope", env_pairs(), ids=[p[0] for p in env_pairs()])
+def test_shutdown_timeout_is_below_the_stop_timeout(label, alb, compute, scope):
+    shutdown = int(app_env(compute, scope, "STRATUS_SHUTDOWN_TIMEOUT"))
+    assert shutdown < stop_timeout(compute, scope), label
+
+
+@pytest.mark.parametrize("label,alb,compute,scope", env_pairs(), ids=[p[0] for p in env_pairs()])
+def test_alb_idle_timeout_is_below_the_keep_alive_timeout(label, alb, compute, scope):
+    idle = hcl.resolve(alb.module.resource("aws_lb", "this")["idle_timeout"], alb)
+    keep_alive = int(app_env(compute, scope, "STRATUS_KEEP_ALIVE_TIMEOUT"))
+    assert idle < keep_alive, f"{label}: ALB idle {idle} must be below keep-alive {keep_alive}"
+
+
+def test_ecs_stop_timeout_is_30_seconds():
+    assert hcl.default_scope("ecs_service").var("stop_timeout_seconds") == 30
+    for name, env in hcl.envs().items():
+        assert hcl.env_scope(env, "ecs_service").var("stop_timeout_seconds") == 30, name
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment variables
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compute", COMPUTE_MODULES)
+def test_every_environment_variable_set_is_one_the_binary_reads(compute):
+    binary_env_names = binary.env_names()
+    m = hcl.modules()[compute]
+    names = set(m.locals["environment"]) | set(m.locals["secrets"])
+    unknown = sorted(names - binary_env_names)
+    assert not unknown, f"{compute} sets variables the binary does not read: {unknown}"
+
+
+def test_task_definition_takes_its_environment_only_from_the_checked_maps():
+    cd = container_definitions()
+    assert "environment = [for k, v in local.environment : {name = k, value = v}]" in cd
+    assert "secrets = local.container_secrets" in cd
+    assert cd.count("environment") == 2 and cd.count("secrets") == 2
+    secrets = hcl.modules()["ecs_service"].locals["container_secrets"]
+    assert "local.secrets" in secrets
+
+
+def test_user_data_takes_its_environment_only_from_the_checked_maps():
+    m = hcl.modules()["asg_service"]
+    lt = m.resource("aws_launch_template", "this")
+    user_data = hcl.interpolations(lt["user_data"])[0]
+    assert "environment = local.environment" in user_data
+    template = (hcl.MODULES_DIR / "asg_service" / "templates" / "user_data.sh.tftpl").read_text()
+    assignments = set(re.findall(r"^\s*printf '([A-Z_]+)=", template, re.M))
+    assert assignments <= set(m.locals["secrets"]), f"user data writes variables outside local.secrets: {assignments}"
+
+
+def test_secrets_are_injected_never_plaintext():
+    m = hcl.modules()["ecs_service"]
+    env = m.locals["environment"]
+    assert "DATABASE_PASSWORD" not in env and "DATABASE_URL" not in env
+    secrets = m.locals["secrets"]
+    assert hcl.inner(secrets["DATABASE_URL"]) == "var.database_url_parameter_arn"
+    assert '"${var.database_password_secret_arn}:password::"' in secrets["DATABASE_PASSWORD"]
+
+
+@pytest.mark.parametrize("compute", COMPUTE_MODULES)
+def test_fixed_settings_for_aws(compute):
+    env = hcl.modules()[compute].locals["environment"]
+    assert env["STRATUS_CREATE_TABLES"] == "false"
+    assert env["STRATUS_LOG_FORMAT"] == "json"
+    assert "0.0.0.0:" in env["STRATUS_LISTEN"]
+
+
+@pytest.mark.parametrize("env", sorted(hcl.envs()))
+def test_trusted_proxies_are_the_vpc(env):
+    e = hcl.envs()[env]
+    for compute in COMPUTE_MODULES:
+        assert e.module_calls[compute]["trusted_proxy_cidrs"] == ["${module.network.vpc_cidr}"]
+
+
+def test_both_compute_variants_set_the_same_environment():
+    ecs = hcl.modules()["ecs_service"].locals
+    other = hcl.modules()["asg_service"].locals
+    assert set(ecs["environment"]) == set(other["environment"])
+    assert set(ecs["secrets"]) == set(other["secrets"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Container hardening
+# ---------------------------------------------------------------------------------------------
+
+
+def test_container_runs_as_uid_10001_without_capabilities():
+    cd = container_definitions()
+    assert 'user = "10001:10001"' in cd
+    assert 'drop = ["ALL"]' in cd
+    assert "privileged = false" in cd
+
+
+def test_root_filesystem_is_read_only_unless_break_glass_exec_is_on():
+    assert container_setting("readonlyRootFilesystem") == "local.readonly_root_filesystem"
+    assert hcl.modules()["ecs_service"].locals["readonly_root_filesystem"] == "${!var.enable_execute_command}"
+    assert hcl.modules()["ecs_service"].variables["enable_execute_command"]["default"] is False
+    assert hcl.env_scope(hcl.envs()["prod"], "ecs_service").var("enable_execute_command") is False
+
+
+def test_fargate_size_and_scaling_follow_the_issue():
+    for label, scope in scopes("ecs_service"):
+        assert scope.var("cpu") == 256 and scope.var("memory") == 512, label
+        assert scope.var("min_capacity") == 1, label
+    prod = hcl.env_scope(hcl.envs()["prod"], "ecs_service")
+    assert (prod.var("desired_count"), prod.var("max_capacity")) == (2, 4)
+    svc = hcl.modules()["ecs_service"].resource("aws_ecs_service", "this")
+    assert svc["deployment_circuit_breaker"][0] == {"enable": True, "rollback": True}
+    assert svc["alarms"][0]["rollback"] is True
+
+
+def test_asg_variant_requires_imdsv2_and_encrypted_gp3():
+    lt = hcl.modules()["asg_service"].resource("aws_launch_template", "this")
+    assert lt["metadata_options"][0]["http_tokens"] == "required"
+    ebs = lt["block_device_mappings"][0]["ebs"][0]
+    assert ebs["encrypted"] is True and ebs["volume_type"] == "gp3"
+    assert "key_name" not in lt
