@@ -150,3 +150,14 @@ def test_no_registry_modules_anywhere():
     for r in hcl.all_roots():
         for name, call in r.module_calls.items():
             assert call["source"].startswith("../../modules/"), f"{r.path}: module {name} uses {call['source']}"
+
+
+def test_deployment_guide_covers_every_environment_variable_and_module():
+    guide = (hcl.REPO / "docs" / "deploy-aws.md").read_text()
+    for env in hcl.envs().values():
+        missing = [v for v in env.variables if f"`{v}`" not in guide]
+        assert not missing, f"docs/deploy-aws.md does not describe envs/{env.name} variables {missing}"
+    for module in hcl.EXPECTED_MODULES:
+        assert f"../infra/modules/{module}/README.md" in guide, f"docs/deploy-aws.md does not link modules/{module}"
+    for section in ("```mermaid", "## Monthly cost", "## Back to nothing", "bastion", "/health/live", "deregistration"):
+        assert section in guide, f"docs/deploy-aws.md lacks {section!r}"

@@ -67,7 +67,7 @@ module "data" {
   name                            = local.name
   database_engine                 = var.database_engine
   enable_files                    = true
-  deletion_protection             = false
+  deletion_protection             = var.deletion_protection
   kms_key_arn                     = module.security.kms_key_arn
   isolated_subnet_ids             = module.network.isolated_subnet_ids
   db_security_group_id            = module.security.db_security_group_id
@@ -103,7 +103,7 @@ module "alb" {
   health_check_path            = var.health_check_path
   deregistration_delay_seconds = local.deregistration_delay_seconds
   idle_timeout_seconds         = local.alb_idle_timeout_seconds
-  enable_deletion_protection   = false
+  enable_deletion_protection   = var.deletion_protection
   enable_waf                   = false
   access_logs_retention_days   = 14
   access_logs_force_destroy    = true

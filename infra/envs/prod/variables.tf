@@ -50,6 +50,13 @@ variable "database_engine" {
   }
 }
 
+variable "deletion_protection" {
+  description = "Deletion protection on the ALB, the DynamoDB tables and the DB instance. Set false and apply before `terraform destroy`."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 ################################################################################
 # Network
 ################################################################################
