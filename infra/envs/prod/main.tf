@@ -104,6 +104,7 @@ module "alb" {
   subnet_ids                   = module.network.public_subnet_ids
   security_group_id            = module.security.alb_security_group_id
   certificate_arn              = var.alb_certificate_arn
+  require_origin_secret        = var.enable_cdn
   origin_secret                = var.enable_cdn ? random_password.origin_secret[0].result : null
   target_type                  = local.ecs ? "ip" : "instance"
   target_port                  = 8000
@@ -158,8 +159,10 @@ module "ci" {
   github_branch              = var.github_branch
   create_oidc_provider       = var.create_github_oidc_provider
   existing_oidc_provider_arn = var.existing_github_oidc_provider_arn
+  deploy_to_ecs              = local.ecs
   ecs_service_arn            = local.ecs ? module.ecs_service[0].service_arn : null
   ecs_task_role_arns         = local.ecs ? [module.ecs_service[0].execution_role_arn, module.ecs_service[0].task_role_arn] : []
+  enable_release_uploads     = !local.ecs
   release_bucket_arn         = local.ecs ? null : module.asg_service[0].release_bucket_arn
 }
 

@@ -14,8 +14,10 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  https            = var.certificate_arn != null
-  require_origin   = var.origin_secret != null
+  https = var.certificate_arn != null
+  # A separate boolean: the secret itself is sensitive and (from random_password) unknown at plan
+  # time, and neither may decide count or for_each.
+  require_origin   = var.require_origin_secret
   serving_listener = local.https ? aws_lb_listener.https[0].arn : aws_lb_listener.http_forward[0].arn
   log_prefix       = "alb"
 }
@@ -51,6 +53,13 @@ resource "aws_lb" "this" {
   tags = var.tags
 
   depends_on = [aws_s3_bucket_policy.logs]
+
+  lifecycle {
+    precondition {
+      condition     = !var.require_origin_secret || var.origin_secret != null
+      error_message = "require_origin_secret needs origin_secret."
+    }
+  }
 }
 
 ################################################################################

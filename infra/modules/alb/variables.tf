@@ -87,8 +87,15 @@ variable "ssl_policy" {
   }
 }
 
+variable "require_origin_secret" {
+  description = "Forward only requests that carry origin_secret in origin_secret_header_name (CloudFront adds it) and answer 403 to all others."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "origin_secret" {
-  description = "When set, the ALB forwards only requests carrying this value in origin_secret_header_name (CloudFront adds it) and answers 403 otherwise. Null lets every request through."
+  description = "The secret origin header value, at least 32 characters; required with require_origin_secret."
   type        = string
   default     = null
   sensitive   = true

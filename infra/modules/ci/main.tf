@@ -13,7 +13,7 @@ data "aws_region" "current" {}
 locals {
   github_oidc_host  = "token.actions.githubusercontent.com"
   oidc_provider_arn = var.create_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : var.existing_oidc_provider_arn
-  deploys_ecs       = var.ecs_service_arn != null
+  deploys_ecs       = var.deploy_to_ecs
 }
 
 ################################################################################
@@ -194,7 +194,7 @@ data "aws_iam_policy_document" "deploy" {
   }
 
   dynamic "statement" {
-    for_each = var.release_bucket_arn == null ? [] : [1]
+    for_each = var.enable_release_uploads ? [1] : []
 
     content {
       sid       = "UploadReleaseBinaries"
@@ -208,4 +208,16 @@ resource "aws_iam_role_policy" "deploy" {
   name   = "push-and-deploy"
   role   = aws_iam_role.deploy.id
   policy = data.aws_iam_policy_document.deploy.json
+
+  lifecycle {
+    precondition {
+      condition     = !var.deploy_to_ecs || (var.ecs_service_arn != null && length(var.ecs_task_role_arns) > 0)
+      error_message = "deploy_to_ecs needs ecs_service_arn and ecs_task_role_arns."
+    }
+
+    precondition {
+      condition     = !var.enable_release_uploads || var.release_bucket_arn != null
+      error_message = "enable_release_uploads needs release_bucket_arn."
+    }
+  }
 }

@@ -101,8 +101,15 @@ variable "existing_oidc_provider_arn" {
 # What the role may deploy
 ################################################################################
 
+variable "deploy_to_ecs" {
+  description = "Let the role roll out ecs_service_arn (the ECS variant). A boolean apart from the ARN because the ARN is unknown until the service exists."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "ecs_service_arn" {
-  description = "ARN of the ECS service the role may update; null for the EC2 variant."
+  description = "ARN of the ECS service the role may update (with deploy_to_ecs)."
   type        = string
   default     = null
 }
@@ -114,8 +121,15 @@ variable "ecs_task_role_arns" {
   nullable    = false
 }
 
+variable "enable_release_uploads" {
+  description = "Let the role upload release binaries to release_bucket_arn (the EC2 variant)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "release_bucket_arn" {
-  description = "S3 bucket ARN where CI uploads release binaries for the EC2 variant; null when not used."
+  description = "S3 bucket ARN where CI uploads release binaries (with enable_release_uploads)."
   type        = string
   default     = null
 }

@@ -129,6 +129,13 @@ resource "aws_db_subnet_group" "this" {
   subnet_ids  = var.isolated_subnet_ids
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(var.isolated_subnet_ids) >= 2 && var.db_security_group_id != null
+      error_message = "database_engine = \"postgres\" needs isolated_subnet_ids in two or more AZs and db_security_group_id."
+    }
+  }
 }
 
 resource "aws_db_parameter_group" "this" {

@@ -49,6 +49,13 @@ resource "aws_vpc" "this" {
   enable_dns_hostnames = true # interface endpoints with private DNS need both
 
   tags = merge(var.tags, { Name = var.name })
+
+  lifecycle {
+    precondition {
+      condition     = var.nat_gateway_mode != "none" || var.enable_interface_endpoints
+      error_message = "nat_gateway_mode = \"none\" leaves the private subnets without a way to ECR, CloudWatch Logs and Secrets Manager: set enable_interface_endpoints = true."
+    }
+  }
 }
 
 # The default security group of a VPC allows all traffic between its members. Nothing uses it here;
