@@ -124,8 +124,17 @@ fn parse_new_submission(body: &NewSubmissionBody) -> Result<Submission, ApiError
     }
 }
 
-/// Parses a JSON body: syntax errors are 400, well-formed JSON of the wrong shape is 422.
+/// Parses a JSON object body: syntax errors are 400, well-formed JSON of the wrong shape is 422.
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde lets a struct deserialize from an array too (`["ada", "01234567"]`); the API takes objects only.
+    if bytes.trim_ascii_start().first() != Some(&b'{')
+        && serde_json::from_slice::<Value>(bytes).is_ok()
+    {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "body",
+            "The body must be a JSON object such as {\"username\": \"ada\", \"number\": \"01234567\"}.",
+        )]));
+    }
     serde_json::from_slice(bytes).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => {
             ApiError::Validation(vec![FieldError::new("body", strip_position(&err))])

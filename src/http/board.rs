@@ -86,7 +86,7 @@ struct NewBoardSubmission {
 
 /// Parses the board form: `username` plus either `digit1`..`digit8` (the page) or `number` (curl, the
 /// seed's own form). On failure, the typed values come back with a message per wrong field.
-fn parse_board_form(fields: &Fields) -> Result<NewBoardSubmission, FormState> {
+fn parse_board_form(fields: &Fields) -> Result<NewBoardSubmission, Box<FormState>> {
     let mut state = FormState {
         username: fields.get("username").unwrap_or_default().to_owned(),
         ..FormState::default()
@@ -131,7 +131,7 @@ fn parse_board_form(fields: &Fields) -> Result<NewBoardSubmission, FormState> {
         (username, number) => {
             state.username_error = username.err();
             state.number_error = number.err();
-            Err(state)
+            Err(Box::new(state))
         }
     }
 }
@@ -204,7 +204,7 @@ pub(crate) async fn submit_from_form(
                 page: PageChrome::current(),
                 latest: latest.map(LatestView::from),
                 visits,
-                form,
+                form: *form,
                 csrf_token,
             };
             render(&page, StatusCode::UNPROCESSABLE_ENTITY, set_cookie)
@@ -216,10 +216,10 @@ pub(crate) async fn submit_from_form(
 mod tests {
     use super::*;
 
-    fn form(raw: &str) -> Result<NewBoardSubmission, FormState> {
+    fn form(raw: &str) -> Result<NewBoardSubmission, Box<FormState>> {
         match Fields::parse(raw.as_bytes()) {
             Ok(fields) => parse_board_form(&fields),
-            Err(_) => Err(FormState::default()),
+            Err(_) => Err(Box::default()),
         }
     }
 

@@ -4,6 +4,7 @@
 //! - The form carries `csrf_token`, which must equal the `stratus_csrf` cookie (`HttpOnly; SameSite=Lax`,
 //!   `Secure` over HTTPS). Another site can neither read the cookie nor, with `SameSite=Lax`, make the
 //!   browser send it on a cross-site POST, so it cannot produce a matching pair.
+//!
 //! The `Origin` header is not compared with `Host`: behind CloudFront the origin sees the ALB's host name,
 //! so that check would refuse every legitimate post.
 

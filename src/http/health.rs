@@ -46,10 +46,10 @@ impl Readiness {
     pub async fn store_is_up(&self) -> bool {
         // Holding the lock across the check makes concurrent callers wait for one answer.
         let mut last = self.last.lock().await;
-        if let Some((at, up)) = *last {
-            if at.elapsed() < CACHE_FOR {
-                return up;
-            }
+        if let Some((at, up)) = *last
+            && at.elapsed() < CACHE_FOR
+        {
+            return up;
         }
         let up = match tokio::time::timeout(CHECK_DEADLINE, self.store.ping()).await {
             Ok(Ok(())) => true,
