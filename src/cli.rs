@@ -74,9 +74,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
+/// How long `stratus migrate` waits for a database that is not reachable yet (a deploy step that starts
+/// beside the database).
+const MIGRATE_WAIT: Duration = Duration::from_secs(60);
+
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     match &settings.database {
         DatabaseUrl::Sqlite(sqlite) => storage::SqliteStore::migrate_only(sqlite).await?,
+        DatabaseUrl::Postgres(postgres) => {
+            storage::PostgresStore::migrate_only(postgres, MIGRATE_WAIT).await?;
+        }
+        DatabaseUrl::DynamoDb(dynamodb) => {
+            storage::DynamoDbStore::migrate_only(dynamodb, MIGRATE_WAIT).await?;
+        }
     }
     tracing::info!("migrations applied");
     Ok(())

@@ -11,6 +11,7 @@ use std::{
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
+use secrecy::SecretString;
 
 /// `stratus`: the submission board, visit counter and more, as one service.
 #[derive(Debug, Parser)]
@@ -62,7 +63,8 @@ pub struct SettingsArgs {
     )]
     pub listen: SocketAddr,
 
-    /// Where data lives: `sqlite://PATH` (embedded, the default).
+    /// Where data lives: `sqlite://PATH` (embedded, the default), `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=..]`
+    /// or `dynamodb://TABLE`.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -72,9 +74,53 @@ pub struct SettingsArgs {
     )]
     pub database_url: String,
 
-    /// Connections per pool (SQLite: read connections beside the single writer).
+    /// Connections per pool (SQLite: read connections beside the single writer; PostgreSQL: the most
+    /// connections this instance opens, so instances x pool size must stay under the server's limit).
     #[arg(long, env = "DATABASE_POOL_SIZE", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), global = true)]
     pub database_pool_size: u32,
+
+    /// PostgreSQL password (ECS injects it from Secrets Manager). At most one password source may be set.
+    #[arg(long, env = "DATABASE_PASSWORD", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub database_password: Option<SecretString>,
+
+    /// A file holding the PostgreSQL password (surrounding whitespace is ignored).
+    #[arg(long, env = "DATABASE_PASSWORD_FILE", global = true)]
+    pub database_password_file: Option<PathBuf>,
+
+    /// An SSM SecureString parameter holding the PostgreSQL password, read at start-up.
+    #[arg(long, env = "DATABASE_PASSWORD_SSM_PARAMETER", global = true)]
+    pub database_password_ssm_parameter: Option<String>,
+
+    /// A Secrets Manager secret with the JSON `{"username": .., "password": ..}` (what RDS's managed master
+    /// password writes), read at start-up; its username replaces the URL's.
+    #[arg(long, env = "DATABASE_SECRET_ARN", global = true)]
+    pub database_secret_arn: Option<String>,
+
+    /// The longest a new database connection (TCP, TLS, authentication) may take; DynamoDB: the TCP/TLS connect.
+    #[arg(long, env = "DATABASE_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub database_connect_timeout: Duration,
+
+    /// The longest one database statement may run (PostgreSQL `statement_timeout`); DynamoDB: one call,
+    /// retries included.
+    #[arg(long, env = "DATABASE_STATEMENT_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub database_statement_timeout: Duration,
+
+    /// CA bundle that verifies the PostgreSQL server (the RDS bundle) for `sslmode=verify-ca`/`verify-full`.
+    #[arg(long, env = "PGSSLROOTCERT", global = true)]
+    pub pg_ssl_root_cert: Option<PathBuf>,
+
+    /// Create missing DynamoDB tables at start-up (local development and tests; production tables come
+    /// from Terraform).
+    #[arg(long, env = "STRATUS_CREATE_TABLES", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub create_tables: bool,
+
+    /// AWS region for DynamoDB, SSM and Secrets Manager (else the SDK's default chain decides).
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub aws_region: Option<String>,
+
+    /// Send AWS calls here instead of the real endpoints (a local DynamoDB or moto).
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    pub aws_endpoint_url: Option<String>,
 
     /// Log line format: `json` (one object per line, for machines) or `pretty` (for people).
     #[arg(long, env = "STRATUS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json, global = true)]
@@ -204,10 +250,89 @@ pub struct InstanceSettings {
 }
 
 /// The store `DATABASE_URL` names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DatabaseUrl {
     /// `sqlite://PATH`.
     Sqlite(SqliteSettings),
+    /// `postgres://...`.
+    Postgres(PostgresSettings),
+    /// `dynamodb://TABLE`.
+    DynamoDb(DynamoDbSettings),
+}
+
+/// PostgreSQL settings. `Debug` shows no password: the URL is kept without it.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    /// The URL with any password removed.
+    pub url: String,
+    /// Where the password comes from.
+    pub password: PasswordSource,
+    /// Pool size.
+    pub pool_size: u32,
+    /// Connect (and pool acquire) timeout.
+    pub connect_timeout: Duration,
+    /// Server-side statement timeout.
+    pub statement_timeout: Duration,
+    /// `PGSSLROOTCERT`.
+    pub ssl_root_cert: Option<PathBuf>,
+    /// For the SSM and Secrets Manager password sources.
+    pub aws: AwsSettings,
+}
+
+impl PostgresSettings {
+    /// Connection options for the pool; the password is added by whoever resolved it.
+    pub fn connect_options(&self) -> Result<sqlx::postgres::PgConnectOptions, ConfigError> {
+        let mut options: sqlx::postgres::PgConnectOptions = self
+            .url
+            .parse()
+            .map_err(|err| ConfigError::DatabaseUrl(format!("not a PostgreSQL URL: {err}")))?;
+        if let Some(cert) = &self.ssl_root_cert {
+            options = options.ssl_root_cert(cert);
+        }
+        let statement_ms = self.statement_timeout.as_millis().to_string();
+        Ok(options
+            .application_name("stratus")
+            .options([("statement_timeout", statement_ms.as_str())]))
+    }
+}
+
+/// Where the PostgreSQL password comes from. `Debug` never shows a secret.
+#[derive(Debug, Clone)]
+pub enum PasswordSource {
+    /// None configured (trust/peer auth, or libpq's `PGPASSWORD` / `~/.pgpass`, which sqlx reads itself).
+    None,
+    /// In `DATABASE_URL` or `DATABASE_PASSWORD`.
+    Inline(SecretString),
+    /// `DATABASE_PASSWORD_FILE`.
+    File(PathBuf),
+    /// `DATABASE_PASSWORD_SSM_PARAMETER`.
+    SsmParameter(String),
+    /// `DATABASE_SECRET_ARN`.
+    SecretsManager(String),
+}
+
+/// DynamoDB settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamoDbSettings {
+    /// The submissions table.
+    pub table: String,
+    /// `STRATUS_CREATE_TABLES`.
+    pub create_tables: bool,
+    /// Region, endpoint, timeouts.
+    pub aws: AwsSettings,
+}
+
+/// How AWS clients are built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `AWS_REGION`; `None` lets the SDK's default chain decide.
+    pub region: Option<String>,
+    /// `AWS_ENDPOINT_URL`.
+    pub endpoint_url: Option<String>,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Whole-call timeout, retries included.
+    pub call_timeout: Duration,
 }
 
 /// SQLite settings.
@@ -228,6 +353,14 @@ pub enum ConfigError {
     /// Two settings contradict each other.
     #[error("{0}")]
     Inconsistent(String),
+    /// A single setting is wrong.
+    #[error("{name}: {message}")]
+    Invalid {
+        /// The environment variable.
+        name: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl SettingsArgs {
@@ -248,7 +381,7 @@ impl SettingsArgs {
         }
         Ok(Settings {
             listen: self.listen,
-            database: parse_database_url(&self.database_url, self.database_pool_size)?,
+            database: self.database()?,
             log: LogSettings {
                 format: self.log_format,
                 filter: self.log_filter.clone(),
@@ -270,6 +403,102 @@ impl SettingsArgs {
         })
     }
 
+    fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        if self.database_connect_timeout.is_zero() || self.database_statement_timeout.is_zero() {
+            return Err(ConfigError::Inconsistent(
+                "DATABASE_CONNECT_TIMEOUT and DATABASE_STATEMENT_TIMEOUT must be longer than zero."
+                    .into(),
+            ));
+        }
+        if self.database_statement_timeout >= self.request_timeout {
+            return Err(ConfigError::Inconsistent(format!(
+                "DATABASE_STATEMENT_TIMEOUT ({}) must be shorter than STRATUS_REQUEST_TIMEOUT ({}): a slow query must fail before its request does.",
+                humanize(self.database_statement_timeout),
+                humanize(self.request_timeout)
+            )));
+        }
+        if let Some(path) = self.pg_ssl_root_cert.as_ref().filter(|p| !p.is_file()) {
+            return Err(ConfigError::Invalid {
+                name: "PGSSLROOTCERT",
+                message: format!("{} is not a readable file", path.display()),
+            });
+        }
+        let aws = AwsSettings {
+            region: self.aws_region.clone().filter(|r| !r.is_empty()),
+            endpoint_url: self.aws_endpoint_url.clone().filter(|u| !u.is_empty()),
+            connect_timeout: self.database_connect_timeout,
+            call_timeout: self.database_statement_timeout,
+        };
+        let url = parse_database_url(&self.database_url, self.database_pool_size)?;
+        let mut sources: Vec<(&'static str, PasswordSource)> = Vec::new();
+        if let Some(password) = &self.database_password {
+            sources.push((
+                "DATABASE_PASSWORD",
+                PasswordSource::Inline(password.clone()),
+            ));
+        }
+        if let Some(path) = &self.database_password_file {
+            sources.push(("DATABASE_PASSWORD_FILE", PasswordSource::File(path.clone())));
+        }
+        if let Some(name) = self.database_password_ssm_parameter.clone() {
+            sources.push((
+                "DATABASE_PASSWORD_SSM_PARAMETER",
+                PasswordSource::SsmParameter(name),
+            ));
+        }
+        if let Some(arn) = self.database_secret_arn.clone() {
+            sources.push(("DATABASE_SECRET_ARN", PasswordSource::SecretsManager(arn)));
+        }
+        match url {
+            ParsedUrl::Sqlite(settings) => {
+                refuse_password_sources(&sources, "sqlite")?;
+                Ok(DatabaseUrl::Sqlite(settings))
+            }
+            ParsedUrl::DynamoDb { table } => {
+                refuse_password_sources(&sources, "dynamodb")?;
+                Ok(DatabaseUrl::DynamoDb(DynamoDbSettings {
+                    table,
+                    create_tables: self.create_tables,
+                    aws,
+                }))
+            }
+            ParsedUrl::Postgres {
+                url,
+                password: in_url,
+            } => {
+                if let Some(password) = in_url {
+                    sources.insert(
+                        0,
+                        (
+                            "the password in DATABASE_URL",
+                            PasswordSource::Inline(password),
+                        ),
+                    );
+                }
+                if sources.len() > 1 {
+                    let names: Vec<&str> = sources.iter().map(|(name, _)| *name).collect();
+                    return Err(ConfigError::Inconsistent(format!(
+                        "set one password source, not several: {} are all set.",
+                        names.join(", ")
+                    )));
+                }
+                let settings = PostgresSettings {
+                    url,
+                    password: sources
+                        .pop()
+                        .map_or(PasswordSource::None, |(_, source)| source),
+                    pool_size: self.database_pool_size,
+                    connect_timeout: self.database_connect_timeout,
+                    statement_timeout: self.database_statement_timeout,
+                    ssl_root_cert: self.pg_ssl_root_cert.clone(),
+                    aws,
+                };
+                settings.connect_options()?;
+                Ok(DatabaseUrl::Postgres(settings))
+            }
+        }
+    }
+
     /// The URL `stratus healthcheck` checks when none is given: `/health/live` on the listen port, on
     /// loopback when listening on every address.
     pub fn default_healthcheck_url(&self) -> String {
@@ -284,9 +513,36 @@ impl SettingsArgs {
     }
 }
 
-fn parse_database_url(raw: &str, pool_size: u32) -> Result<DatabaseUrl, ConfigError> {
+fn refuse_password_sources(
+    sources: &[(&'static str, PasswordSource)],
+    backend: &str,
+) -> Result<(), ConfigError> {
+    match sources.first() {
+        Some((name, _)) => Err(ConfigError::Inconsistent(format!(
+            "{name} is set, but DATABASE_URL names {backend}, which takes no password: unset it or use a postgres:// URL."
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `DATABASE_URL`, parsed; the PostgreSQL password is taken out of the URL at once.
+#[derive(Debug)]
+enum ParsedUrl {
+    Sqlite(SqliteSettings),
+    Postgres {
+        url: String,
+        password: Option<SecretString>,
+    },
+    DynamoDb {
+        table: String,
+    },
+}
+
+fn parse_database_url(raw: &str, pool_size: u32) -> Result<ParsedUrl, ConfigError> {
     let (scheme, rest) = raw.split_once(':').ok_or_else(|| {
-        ConfigError::DatabaseUrl("expected a URL such as sqlite://data/stratus.db".into())
+        ConfigError::DatabaseUrl(
+            "expected a URL such as sqlite://data/stratus.db, postgres://user@host/db or dynamodb://table".into(),
+        )
     })?;
     match scheme {
         "sqlite" => {
@@ -297,14 +553,82 @@ fn parse_database_url(raw: &str, pool_size: u32) -> Result<DatabaseUrl, ConfigEr
                     "sqlite needs a file path (sqlite://data/stratus.db); an in-memory database would lose every write on restart".into(),
                 ));
             }
-            Ok(DatabaseUrl::Sqlite(SqliteSettings {
+            Ok(ParsedUrl::Sqlite(SqliteSettings {
                 path: PathBuf::from(path),
                 read_connections: pool_size,
             }))
         }
+        "postgres" | "postgresql" => parse_postgres_url(raw),
+        "dynamodb" => {
+            let table = rest.strip_prefix("//").unwrap_or(rest);
+            // DynamoDB's own rule for table names.
+            let valid = (3..=255).contains(&table.len())
+                && table
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !valid {
+                return Err(ConfigError::DatabaseUrl(format!(
+                    "`{table}` is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.`); expected dynamodb://TABLE"
+                )));
+            }
+            Ok(ParsedUrl::DynamoDb {
+                table: table.to_owned(),
+            })
+        }
         other => Err(ConfigError::DatabaseUrl(format!(
-            "unsupported scheme `{other}`; supported: sqlite://PATH"
+            "unsupported scheme `{other}`; supported: sqlite://PATH, postgres://USER@HOST/DB, dynamodb://TABLE"
         ))),
+    }
+}
+
+/// Splits the password out of a PostgreSQL URL. Error messages never quote the URL: it may hold a password.
+fn parse_postgres_url(raw: &str) -> Result<ParsedUrl, ConfigError> {
+    let mut url = url::Url::parse(raw).map_err(|err| {
+        ConfigError::DatabaseUrl(format!(
+            "not a valid URL ({err}); expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        ))
+    })?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::DatabaseUrl(
+            "the PostgreSQL URL has no host; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+                .into(),
+        ));
+    }
+    for (key, value) in url.query_pairs() {
+        if key == "sslmode" || key == "ssl-mode" {
+            value
+                .parse::<sqlx::postgres::PgSslMode>()
+                .map_err(|_| {
+                    ConfigError::DatabaseUrl(format!(
+                        "sslmode `{value}` is not one of disable, allow, prefer, require, verify-ca, verify-full"
+                    ))
+                })?;
+        }
+    }
+    let password = match url.password() {
+        Some(encoded) => {
+            let decoded = percent_encoding::percent_decode_str(encoded)
+                .decode_utf8()
+                .map_err(|_| {
+                    ConfigError::DatabaseUrl("the password in the URL is not valid UTF-8".into())
+                })?;
+            Some(SecretString::from(decoded.into_owned()))
+        }
+        None => None,
+    };
+    // `set_password` fails only for URLs that cannot have one, and this one has a host.
+    let _ = url.set_password(None);
+    Ok(ParsedUrl::Postgres {
+        url: url.into(),
+        password,
+    })
+}
+
+fn parse_secret(raw: &str) -> Result<SecretString, String> {
+    if raw.is_empty() {
+        Err("is empty".into())
+    } else {
+        Ok(SecretString::from(raw.to_owned()))
     }
 }
 
@@ -370,16 +694,140 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_a_file() {
-        assert_eq!(
-            parse_database_url("sqlite://data/stratus.db", 4).ok(),
-            Some(DatabaseUrl::Sqlite(SqliteSettings {
-                path: "data/stratus.db".into(),
-                read_connections: 4
-            }))
-        );
+        assert!(matches!(
+            parse_database_url("sqlite://data/stratus.db", 4),
+            Ok(ParsedUrl::Sqlite(SqliteSettings { path, read_connections: 4 })) if path == std::path::Path::new("data/stratus.db")
+        ));
         assert!(parse_database_url("sqlite::memory:", 4).is_err());
         assert!(parse_database_url("mysql://x", 4).is_err());
         assert!(parse_database_url("nonsense", 4).is_err());
+    }
+
+    fn settings(args: &[&str]) -> Result<Settings, ConfigError> {
+        let mut argv = vec!["stratus"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => cli.settings.parse_settings(),
+            Err(err) => Err(ConfigError::Inconsistent(err.to_string())),
+        }
+    }
+
+    #[test]
+    fn postgres_urls_lose_their_password_to_a_secret() {
+        let Ok(DatabaseUrl::Postgres(pg)) = settings(&[
+            "--database-url",
+            "postgres://app:s3cr%40t@db.example:5433/board?sslmode=require",
+        ])
+        .map(|s| s.database) else {
+            panic!("a postgres URL must parse");
+        };
+        assert_eq!(
+            pg.url,
+            "postgres://app@db.example:5433/board?sslmode=require"
+        );
+        let PasswordSource::Inline(password) = &pg.password else {
+            panic!("the URL's password must become the password source");
+        };
+        assert_eq!(secrecy::ExposeSecret::expose_secret(password), "s3cr@t");
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output_or_errors() {
+        for args in [
+            &["--database-url", "postgres://app:hunter2hunter2@db/board"][..],
+            &[
+                "--database-url",
+                "postgres://app@db/board",
+                "--database-password",
+                "hunter2hunter2",
+            ][..],
+        ] {
+            let Ok(settings) = settings(args) else {
+                panic!("{args:?} must parse");
+            };
+            let debug = format!("{settings:?}");
+            assert!(!debug.contains("hunter2"), "{debug}");
+        }
+        // An error about the URL must not quote it either.
+        let err = settings(&[
+            "--database-url",
+            "postgres://app:hunter2hunter2@db/board?sslmode=bogus",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("sslmode"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = settings(&[
+            "--database-url",
+            "postgres://app:hunter2hunter2@db/board",
+            "--database-password-file",
+            "/run/pw",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("one password source"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn only_one_password_source_may_be_set() {
+        let err = settings(&[
+            "--database-url",
+            "postgres://app@db/board",
+            "--database-password-ssm-parameter",
+            "/stratus/db",
+            "--database-secret-arn",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:x",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            err.contains("DATABASE_PASSWORD_SSM_PARAMETER, DATABASE_SECRET_ARN"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_password_for_a_store_without_one_is_refused() {
+        let err = settings(&[
+            "--database-url",
+            "dynamodb://board",
+            "--database-password",
+            "x",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("DATABASE_PASSWORD is set"), "{err}");
+    }
+
+    #[test]
+    fn dynamodb_urls_name_a_table() {
+        let Ok(DatabaseUrl::DynamoDb(dynamo)) = settings(&[
+            "--database-url",
+            "dynamodb://stratus-prod.submissions",
+            "--create-tables",
+            "true",
+            "--aws-region",
+            "eu-west-1",
+        ])
+        .map(|s| s.database) else {
+            panic!("a dynamodb URL must parse");
+        };
+        assert_eq!(dynamo.table, "stratus-prod.submissions");
+        assert!(dynamo.create_tables);
+        assert_eq!(dynamo.aws.region.as_deref(), Some("eu-west-1"));
+        assert!(settings(&["--database-url", "dynamodb://x"]).is_err());
+        assert!(settings(&["--database-url", "dynamodb://a/b"]).is_err());
+    }
+
+    #[test]
+    fn a_statement_timeout_must_be_shorter_than_the_request_timeout() {
+        assert!(settings(&["--database-statement-timeout", "10s"]).is_err());
+        assert!(settings(&["--database-statement-timeout", "9s"]).is_ok());
     }
 
     #[test]
@@ -396,6 +844,17 @@ mod tests {
             "RUST_LOG",
             "STRATUS_DRAIN_SECONDS",
             "STRATUS_TRUSTED_PROXIES",
+            "DATABASE_PASSWORD",
+            "DATABASE_PASSWORD_FILE",
+            "DATABASE_PASSWORD_SSM_PARAMETER",
+            "DATABASE_SECRET_ARN",
+            "DATABASE_POOL_SIZE",
+            "DATABASE_CONNECT_TIMEOUT",
+            "DATABASE_STATEMENT_TIMEOUT",
+            "PGSSLROOTCERT",
+            "STRATUS_CREATE_TABLES",
+            "AWS_REGION",
+            "AWS_ENDPOINT_URL",
         ] {
             assert!(
                 names.iter().any(|n| n == name),

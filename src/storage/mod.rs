@@ -4,7 +4,12 @@
 //! Handlers hold an `Arc<dyn Store>`: a trait object keeps the HTTP layer free of generics, and one virtual
 //! call per request costs nothing next to a database round trip.
 
+pub mod aws;
+mod dynamodb;
 pub mod dynamodb_tables;
+mod password;
+mod postgres;
+mod ready;
 mod sqlite;
 mod visits;
 
@@ -12,6 +17,8 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 
+pub use dynamodb::DynamoDbStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use visits::VisitCounter;
 
@@ -89,8 +96,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Opens the store `url` names and brings its schema up to date.
+///
+/// PostgreSQL and DynamoDB return within their connect timeout even when the server is down: the store
+/// then answers `Unavailable` and finishes its set-up in the background (see `ready`).
 pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
     match url {
         DatabaseUrl::Sqlite(options) => Ok(Arc::new(SqliteStore::open(options).await?)),
+        DatabaseUrl::Postgres(settings) => Ok(Arc::new(PostgresStore::open(settings).await?)),
+        DatabaseUrl::DynamoDb(settings) => Ok(Arc::new(DynamoDbStore::open(settings).await?)),
     }
 }

@@ -1,0 +1,356 @@
+//! PostgreSQL (RDS in production): `DATABASE_URL=postgres://...`.
+//!
+//! - One sqlx pool of `DATABASE_POOL_SIZE` connections, opened lazily: the service starts while the server
+//!   is down and the pool reconnects by itself when it is back (each connection is checked before use,
+//!   so connections the server dropped are replaced, not handed out).
+//! - TLS as the URL's `sslmode` says (`require`, `verify-full` with `PGSSLROOTCERT`), rustls underneath.
+//! - The embedded `migrations/postgres` run at start-up under sqlx's advisory lock, so instances that
+//!   start together migrate once.
+//! - `statement_timeout` is set on every connection, and every call is also bounded on the client side
+//!   (connect + statement timeout), so a server that stops answering cannot hold a request.
+//! - Latest: the highest `submission_seq`, read backwards on the primary key: O(log n), one page.
+//!   Counter: one `UPDATE ... SET visit_count = visit_count + $1 ... RETURNING`, atomic under the row lock.
+
+use std::{fmt, future::Future, str::FromStr as _, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use secrecy::ExposeSecret as _;
+use sqlx::{
+    PgPool, Row as _,
+    migrate::MigrateError,
+    postgres::{PgPoolOptions, PgRow},
+};
+use time::OffsetDateTime;
+
+use super::{
+    Page, Store, StoreError, password,
+    ready::{InitError, Ready, bring_up},
+};
+use crate::{
+    config::PostgresSettings,
+    domain::{Cursor, EightDigits, PageRequest, Submission, SubmissionId, Username},
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The PostgreSQL store. `Debug` shows neither the URL nor the password.
+pub struct PostgresStore {
+    pool: Arc<Ready<PgPool>>,
+    /// Connect + statement timeout: the most one call may take, client side.
+    call_timeout: Duration,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("ready", &self.pool.value().is_some())
+            .field("call_timeout", &self.call_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Reads the password, connects and migrates, within the connect timeout (plus the statement
+    /// timeout for the migrations). When the server cannot be reached in that time, returns a store that
+    /// answers `Unavailable` and keeps trying in the background. Fails only on a definite
+    /// misconfiguration (missing password file, migrations that do not match the database's).
+    pub async fn open(settings: &PostgresSettings) -> anyhow::Result<Self> {
+        let ready = Ready::new("postgres");
+        let budget = settings.connect_timeout + settings.statement_timeout;
+        let settings_for_attempts = settings.clone();
+        bring_up(&ready, budget, move || {
+            connect_and_migrate(settings_for_attempts.clone())
+        })
+        .await?;
+        Ok(Self {
+            pool: ready,
+            call_timeout: settings.connect_timeout + settings.statement_timeout,
+        })
+    }
+
+    /// Connects and migrates, retrying for up to `wait` while the server cannot be reached
+    /// (`stratus migrate`, e.g. a deploy step).
+    pub async fn migrate_only(settings: &PostgresSettings, wait: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let budget = settings.connect_timeout + settings.statement_timeout;
+            let outcome = tokio::time::timeout(budget, connect_and_migrate(settings.clone())).await;
+            let err = match outcome {
+                Ok(Ok(pool)) => {
+                    pool.close().await;
+                    return Ok(());
+                }
+                Ok(Err(InitError::Fatal(err))) => return Err(err),
+                Ok(Err(InitError::Retry(err))) => err,
+                Err(_) => anyhow::anyhow!("no answer within {budget:?}"),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(
+                    err.context(format!("PostgreSQL could not be migrated within {wait:?}"))
+                );
+            }
+            tracing::warn!(error.message = %err, "PostgreSQL not reachable yet; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Runs one call with the client-side deadline, mapping every failure to `Unavailable`.
+    async fn call<T, F, Fut>(&self, what: &'static str, run: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(PgPool) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let pool = self.pool.get()?.clone();
+        match tokio::time::timeout(self.call_timeout, run(pool)).await {
+            Ok(result) => result.map_err(unavailable(what)),
+            Err(_) => Err(StoreError::unavailable(anyhow::anyhow!(
+                "{what}: no answer from PostgreSQL within {:?}",
+                self.call_timeout
+            ))),
+        }
+    }
+}
+
+/// One set-up attempt: credentials, a lazy pool, migrations under sqlx's advisory lock.
+async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitError> {
+    let mut options = settings
+        .connect_options()
+        .map_err(|err| InitError::Fatal(err.into()))?;
+    let credentials = password::resolve(&settings.password, &settings.aws).await?;
+    if let Some(username) = &credentials.username {
+        options = options.username(username);
+    }
+    if let Some(password) = &credentials.password {
+        options = options.password(password.expose_secret());
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.pool_size)
+        .min_connections(0)
+        .acquire_timeout(settings.connect_timeout)
+        // Recycle connections now and then, so a fail-over or a rotated password is picked up.
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .max_lifetime(Some(Duration::from_secs(1800)))
+        .connect_lazy_with(options);
+    match MIGRATOR.run(&pool).await {
+        Ok(()) => Ok(pool),
+        Err(err) => {
+            pool.close().await;
+            Err(classify_migrate_error(err))
+        }
+    }
+}
+
+/// Connection trouble is worth retrying; migrations that disagree with the database's record are not.
+fn classify_migrate_error(err: MigrateError) -> InitError {
+    let transient = match &err {
+        MigrateError::Execute(_) => true,
+        MigrateError::ExecuteMigration(inner, _) => !matches!(inner, sqlx::Error::Database(_)),
+        _ => false,
+    };
+    let err = anyhow::Error::new(err).context("could not connect to and migrate PostgreSQL");
+    if transient {
+        InitError::Retry(err)
+    } else {
+        InitError::Fatal(err)
+    }
+}
+
+const SUBMISSION_COLUMNS: &str =
+    "submission_seq, submission_id::text AS submission_id, username, number, created_at";
+
+fn submission_from_row(row: &PgRow) -> Result<Submission, StoreError> {
+    let parse = || -> anyhow::Result<Submission> {
+        let id: String = row.try_get("submission_id")?;
+        let username: String = row.try_get("username")?;
+        let number: String = row.try_get("number")?;
+        let created_at: OffsetDateTime = row.try_get("created_at")?;
+        Ok(Submission {
+            id: SubmissionId::parse(&id)?,
+            username: Username::parse(&username)?,
+            number: EightDigits::parse(&number)?,
+            created_at,
+        })
+    };
+    parse().map_err(|err| {
+        StoreError::unavailable(err.context("a stored submission could not be read"))
+    })
+}
+
+const CURSOR_PREFIX: &str = "postgres:";
+
+fn encode_cursor(seq: i64) -> Cursor {
+    Cursor::from_store(URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{seq}")))
+}
+
+fn decode_cursor(cursor: &Cursor) -> Result<i64, StoreError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.as_str())
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
+    text.strip_prefix(CURSOR_PREFIX)
+        .and_then(|seq| i64::from_str(seq).ok())
+        .filter(|seq| *seq > 0)
+        .ok_or(StoreError::InvalidCursor)
+}
+
+fn unavailable(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |err| StoreError::unavailable(anyhow::Error::new(err).context(what))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call("pinging PostgreSQL", |pool| async move {
+            sqlx::query("SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1")
+                .fetch_one(&pool)
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "postgres"))]
+    async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
+        let id = submission.id.to_string();
+        self.call("inserting a submission", |pool| async move {
+            sqlx::query(
+                "INSERT INTO submission (submission_id, username, number, created_at) \
+                 VALUES ($1::uuid, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(submission.username.as_str())
+            .bind(submission.number.as_str())
+            .bind(submission.created_at)
+            .execute(&pool)
+            .await
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
+        let row = self
+            .call("reading the latest submission", |pool| async move {
+                let sql = format!(
+                    "SELECT {SUBMISSION_COLUMNS} FROM submission ORDER BY submission_seq DESC LIMIT 1"
+                );
+                sqlx::query(&sql).fetch_optional(&pool).await
+            })
+            .await?;
+        row.as_ref().map(submission_from_row).transpose()
+    }
+
+    async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
+        let id = id.to_string();
+        let row = self
+            .call("reading a submission", |pool| async move {
+                let sql = format!(
+                    "SELECT {SUBMISSION_COLUMNS} FROM submission WHERE submission_id = $1::uuid"
+                );
+                sqlx::query(&sql).bind(id).fetch_optional(&pool).await
+            })
+            .await?;
+        row.as_ref().map(submission_from_row).transpose()
+    }
+
+    async fn submissions_by_user(
+        &self,
+        username: &Username,
+        page: &PageRequest,
+    ) -> Result<Page<Submission>, StoreError> {
+        let before = page
+            .cursor
+            .as_ref()
+            .map(decode_cursor)
+            .transpose()?
+            .unwrap_or(i64::MAX);
+        let limit = i64::from(page.limit.get());
+        // One extra row tells whether another page exists, so the last page has no dangling cursor.
+        let rows = self
+            .call("reading a user's submissions", |pool| async move {
+                let sql = format!(
+                    "SELECT {SUBMISSION_COLUMNS} FROM submission WHERE username = $1 AND submission_seq < $2 \
+                     ORDER BY submission_seq DESC LIMIT $3"
+                );
+                sqlx::query(&sql)
+                    .bind(username.as_str())
+                    .bind(before)
+                    .bind(limit + 1)
+                    .fetch_all(&pool)
+                    .await
+            })
+            .await?;
+        let has_more = rows.len() as i64 > limit;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        let next_cursor = match rows.last() {
+            Some(last) if has_more => {
+                let seq: i64 = last
+                    .try_get("submission_seq")
+                    .map_err(unavailable("reading a cursor"))?;
+                Some(encode_cursor(seq))
+            }
+            _ => None,
+        };
+        let items = rows
+            .iter()
+            .map(submission_from_row)
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn add_visits(&self, n: u64) -> Result<u64, StoreError> {
+        let n = i64::try_from(n).map_err(StoreError::unavailable)?;
+        let total: i64 = self
+            .call("counting visits", |pool| async move {
+                sqlx::query_scalar(
+                    "UPDATE visit_counter SET visit_count = visit_count + $1 \
+                     WHERE visit_counter_id = 1 RETURNING visit_count",
+                )
+                .bind(n)
+                .fetch_one(&pool)
+                .await
+            })
+            .await?;
+        u64::try_from(total).map_err(StoreError::unavailable)
+    }
+
+    async fn visit_count(&self) -> Result<u64, StoreError> {
+        let total: i64 = self
+            .call("reading the visit count", |pool| async move {
+                sqlx::query_scalar(
+                    "SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1",
+                )
+                .fetch_one(&pool)
+                .await
+            })
+            .await?;
+        u64::try_from(total).map_err(StoreError::unavailable)
+    }
+
+    async fn close(&self) {
+        self.pool.stop();
+        if let Some(pool) = self.pool.value() {
+            pool.close().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).ok(), Some(42));
+        let sqlite_style = Cursor::from_store(URL_SAFE_NO_PAD.encode("sqlite:42"));
+        assert!(decode_cursor(&sqlite_style).is_err());
+        assert!(decode_cursor(&Cursor::from_store("junk".into())).is_err());
+        let negative = Cursor::from_store(URL_SAFE_NO_PAD.encode("postgres:-1"));
+        assert!(decode_cursor(&negative).is_err());
+    }
+}
