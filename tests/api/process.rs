@@ -1,0 +1,289 @@
+//! The real binary: command line, JSON logs, SIGTERM with requests in flight, concurrent start-up.
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufReadExt as _, BufReader},
+    process::{Child, Command},
+};
+
+use crate::helpers::SlowRequest;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stratus");
+
+struct Running {
+    child: Child,
+    address: std::net::SocketAddr,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `stratus serve` on a random port and waits for its "listening" log line.
+async fn start(extra_env: &[(&str, &str)]) -> Running {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = Command::new(BIN);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("STRATUS_LISTEN", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/stratus.db", dir.path().display()),
+        )
+        .env("STRATUS_INSTANCE_METADATA", "hostname")
+        .envs(extra_env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let address = loop {
+        let line = tokio::time::timeout_at(deadline.into(), lines.recv())
+            .await
+            .expect("listening within 20 s")
+            .expect("a log line");
+        let Ok(entry) = serde_json::from_str::<Value>(&line) else {
+            panic!("log line is not JSON: {line}")
+        };
+        if entry["message"] == "listening" {
+            break entry["address"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .expect("address logged");
+        }
+    };
+    Running {
+        child,
+        address,
+        lines,
+        _dir: dir,
+    }
+}
+
+fn sigterm(child: &Child) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn sigterm_drains_finishes_in_flight_requests_and_exits_0() {
+    let mut app = start(&[
+        ("STRATUS_DRAIN_SECONDS", "1"),
+        ("STRATUS_SHUTDOWN_TIMEOUT", "10"),
+    ])
+    .await;
+    let base = format!("http://{}", app.address);
+    let client = reqwest::Client::new();
+    let in_flight: Vec<SlowRequest> = futures::future::join_all(
+        (0..5).map(|i| SlowRequest::start(app.address, if i % 2 == 0 { "even" } else { "odd" })),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sigterm(&app.child);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let health = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("still answering");
+    assert_eq!(health.status(), 503);
+    // New requests during the drain period are still served.
+    for _ in 0..10 {
+        let reply = client
+            .get(format!("{base}/"))
+            .send()
+            .await
+            .expect("served while draining");
+        assert_eq!(reply.status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for request in in_flight {
+        assert_eq!(request.finish().await, 201, "in-flight request completed");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(15), app.child.wait())
+        .await
+        .expect("exits in time")
+        .expect("waited");
+    assert!(status.success(), "exit code {status:?}");
+    let mut messages = Vec::new();
+    while let Ok(line) = app.lines.try_recv() {
+        if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+            messages.push(entry["message"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    assert!(
+        messages.iter().any(|m| m == "shutdown complete"),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn each_request_is_one_json_log_line_with_method_route_status_latency_and_request_id() {
+    let mut app = start(&[]).await;
+    let reply = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/users/someone/submissions",
+            app.address
+        ))
+        .header("x-request-id", "log-test-1")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(reply.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let entry = loop {
+        let line = tokio::time::timeout_at(deadline.into(), app.lines.recv())
+            .await
+            .expect("logged")
+            .expect("line");
+        let entry: Value = serde_json::from_str(&line).expect("JSON line");
+        if entry["message"] == "request finished" {
+            break entry;
+        }
+    };
+    assert_eq!(entry["span"]["method"], "GET");
+    assert_eq!(
+        entry["span"]["route"],
+        "/api/v1/users/{username}/submissions"
+    );
+    assert_eq!(entry["span"]["request_id"], "log-test-1");
+    assert_eq!(entry["status"], 200);
+    assert!(entry["latency_ms"].is_number());
+    assert_eq!(entry["level"], "INFO");
+}
+
+#[tokio::test]
+async fn healthcheck_exits_0_for_a_live_service_and_1_otherwise() {
+    let app = start(&[]).await;
+    let url = format!("http://{}/health/live", app.address);
+    let ok = Command::new(BIN)
+        .args(["healthcheck", &url])
+        .status()
+        .await
+        .expect("runs");
+    assert!(ok.success());
+    let closed = Command::new(BIN)
+        .args([
+            "healthcheck",
+            "http://127.0.0.1:9/health/live",
+            "--timeout",
+            "1s",
+        ])
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(closed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&closed.stderr).contains("healthcheck:"));
+    // Without a URL it checks the --listen port.
+    let by_listen = Command::new(BIN)
+        .env_clear()
+        .env("STRATUS_LISTEN", app.address.to_string())
+        .arg("healthcheck")
+        .status()
+        .await
+        .expect("runs");
+    assert!(by_listen.success());
+}
+
+#[tokio::test]
+async fn version_and_environment_listing_work() {
+    let version = Command::new(BIN)
+        .arg("--version")
+        .output()
+        .await
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let env = Command::new(BIN)
+        .args(["config", "--list-env"])
+        .output()
+        .await
+        .expect("runs");
+    let names = String::from_utf8_lossy(&env.stdout).to_string();
+    for name in [
+        "STRATUS_LISTEN",
+        "DATABASE_URL",
+        "STRATUS_DRAIN_SECONDS",
+        "STRATUS_SHUTDOWN_TIMEOUT",
+        "RUST_LOG",
+        "STRATUS_LOG_FORMAT",
+    ] {
+        assert!(names.lines().any(|l| l == name), "{name} missing: {names}");
+    }
+    let schemas = Command::new(BIN)
+        .args(["config", "--dynamodb-schemas"])
+        .output()
+        .await
+        .expect("runs");
+    let schemas: Value = serde_json::from_slice(&schemas.stdout).expect("JSON");
+    assert_eq!(schemas[0]["hash_key"]["name"], "username");
+    assert_eq!(schemas[0]["range_key"]["name"], "timestamp");
+}
+
+#[tokio::test]
+async fn contradictory_settings_stop_start_up_with_one_readable_line() {
+    let out = Command::new(BIN)
+        .env_clear()
+        .env("STRATUS_DRAIN_SECONDS", "30")
+        .env("STRATUS_SHUTDOWN_TIMEOUT", "25")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "STRATUS_SHUTDOWN_TIMEOUT (25s) must be longer than STRATUS_DRAIN_SECONDS (30s)"
+        ),
+        "{stderr}"
+    );
+
+    let bad_url = Command::new(BIN)
+        .env_clear()
+        .env("DATABASE_URL", "mysql://x")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(bad_url.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_url.stderr).contains("unsupported scheme `mysql`"));
+}
+
+#[tokio::test]
+async fn several_instances_migrating_one_database_at_once_all_succeed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/nested/dir/stratus.db", dir.path().display());
+    let runs = (0..4).map(|_| {
+        Command::new(BIN)
+            .env_clear()
+            .env("DATABASE_URL", &url)
+            .arg("migrate")
+            .output()
+    });
+    for out in futures::future::join_all(runs).await {
+        let out = out.expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(dir.path().join("nested/dir/stratus.db").exists());
+}
