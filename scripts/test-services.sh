@@ -83,11 +83,17 @@ start_postgres() {
         --auth-host=scram-sha-256 -E UTF8 --no-locale >"$dir/pg/initdb.log" 2>&1 ||
         { cat "$dir/pg/initdb.log" >&2; die "initdb failed"; }
     rm -f "$dir/pg/pwfile"
-    # rustls (sqlx) checks the subjectAltName, not the CN: both names a client may use are in it.
-    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
-        -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-        -keyout "$dir/pg/data/server.key" -out "$dir/pg/data/server.crt" 2>/dev/null
-    cp "$dir/pg/data/server.crt" "$dir/root.crt"
+    # A CA and a server certificate it signs, as RDS has. Not one self-signed certificate: that one is a CA
+    # (CA:TRUE), and rustls (sqlx) refuses a CA as the server's own certificate (CaUsedAsEndEntity) under
+    # verify-full. rustls checks the subjectAltName, not the CN: both names a client may use are in it.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Stratus test CA" \
+        -keyout "$dir/ca.key" -out "$dir/root.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$dir/pg/data/server.key" -out "$dir/server.csr" 2>/dev/null
+    printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$dir/server.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/root.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 2 -extfile "$dir/server.ext" -out "$dir/pg/data/server.crt" 2>/dev/null
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir/pg/data/server."*; fi
     chmod 600 "$dir/pg/data/server.key"
     # fsync and friends off: test speed only. max_connections: every test opens its own pool.
