@@ -96,8 +96,11 @@ start_postgres() {
         -days 2 -extfile "$dir/server.ext" -out "$dir/pg/data/server.crt" 2>/dev/null
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir/pg/data/server."*; fi
     chmod 600 "$dir/pg/data/server.key"
-    # fsync and friends off: test speed only. max_connections: every test opens its own pool.
-    echo "-h 127.0.0.1 -p $port -k $dir/pg -c ssl=on -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >"$dir/pg/pg.opts"
+    # fsync and friends off: test speed only (STRATUS_TEST_PG_DURABLE=1 keeps them on, for benchmarks that
+    # compare with SQLite's synchronous=FULL). max_connections: every test opens its own pool.
+    local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "${STRATUS_TEST_PG_DURABLE:-}" = 1 ]; then durability=""; fi
+    echo "-h 127.0.0.1 -p $port -k $dir/pg -c ssl=on -c max_connections=300 $durability" >"$dir/pg/pg.opts"
     pg_start "$dir/pg"
     echo "export STRATUS_TEST_POSTGRES_URL=postgres://postgres:$password@127.0.0.1:$port/postgres"
     echo "export STRATUS_TEST_POSTGRES_TLS_ROOT_CERT=$dir/root.crt"
