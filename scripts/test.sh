@@ -47,25 +47,19 @@ cargo test --locked --no-run
 export STRATUS_BIN="$root/target/debug/stratus"
 
 # --- servers the tests talk to ---------------------------------------------------------------------------
-if [ -x scripts/test-services.sh ]; then
-  log "starting PostgreSQL and moto on loopback"
-  services_env=$(scripts/test-services.sh start)
-  eval "$services_env"
-  trap 'scripts/test-services.sh stop >/dev/null 2>&1 || true' EXIT
-fi
+log "starting PostgreSQL and moto on loopback"
+services_env=$(scripts/test-services.sh start)
+eval "$services_env"
+trap 'scripts/test-services.sh stop >/dev/null 2>&1 || true' EXIT
 
 # --- tests ---------------------------------------------------------------------------------------------
 log "cargo test"
 cargo test --locked -- --test-threads="${STRATUS_TEST_THREADS:-4}"
 
-if [ -x scripts/check-infra.sh ]; then
-  log "infrastructure checks (checkov + HCL invariants)"
-  scripts/check-infra.sh
-fi
+log "infrastructure checks (checkov + HCL invariants)"
+scripts/check-infra.sh
 
-if [ -x scripts/run-like-task.sh ]; then
-  log "running the binary the way the ECS task definition does"
-  scripts/run-like-task.sh
-fi
+log "running the binary the way the ECS task definition does"
+scripts/run-like-task.sh
 
 log "all tests passed"

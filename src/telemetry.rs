@@ -93,4 +93,8 @@ fn describe_metrics() {
     );
     metrics::describe_gauge!("stratus_build_info", "Always 1; labels carry the version");
     metrics::gauge!("stratus_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    // Present from the start, so a dashboard or alarm sees 0 rather than "no data".
+    metrics::counter!("stratus_store_errors_total").absolute(0);
+    metrics::counter!("stratus_submissions_created_total").absolute(0);
+    metrics::counter!("stratus_visits_total").absolute(0);
 }
