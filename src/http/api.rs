@@ -49,14 +49,22 @@ impl From<&Submission> for SubmissionBody {
 }
 
 /// A new submission. `number` must be a JSON string: a JSON number would lose leading zeros.
+///
+/// Both fields are required: they are `Option` here only so that a missing one is reported next to the
+/// other field errors (422) instead of as a JSON syntax error.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewSubmissionBody {
-    /// 1-64 characters after trimming, no control characters.
-    #[schema(value_type = String, example = "ada")]
+    /// 1-64 characters after trimming surrounding whitespace, no control characters.
+    // The pattern says exactly what `Username::parse` accepts, so the document promises no more and no
+    // less than the service does (schemathesis checks both ways): optional surrounding whitespace (Rust's
+    // `char::is_whitespace`, which `trim` removes), then 1-64 characters (Unicode scalar values) that are
+    // not control characters (Cc), the first and last not whitespace. utoipa takes only a literal, so the
+    // path parameter of `user_submissions` repeats it; a test checks that both copies agree.
+    #[schema(value_type = String, required = true, example = "ada", pattern = "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\x00-\\x1F\\x7F-\\x9F]{0,62}[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$")]
     username: Option<Value>,
     /// Exactly 8 ASCII digits.
-    #[schema(value_type = String, example = "01234567", pattern = "^[0-9]{8}$")]
+    #[schema(value_type = String, required = true, example = "01234567", pattern = "^[0-9]{8}$")]
     number: Option<Value>,
 }
 
@@ -241,9 +249,9 @@ pub(crate) async fn get_submission(
     path = "/api/v1/users/{username}/submissions",
     tag = "submissions",
     params(
-        ("username" = String, Path, description = "The username, percent-encoded"),
+        ("username" = String, Path, description = "The username, percent-encoded", pattern = "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\x00-\\x1F\\x7F-\\x9F]{0,62}[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$"),
         ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 20)", minimum = 1, maximum = 100),
-        ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page, unchanged: an opaque token", pattern = "^[A-Za-z0-9_-]{1,2048}$"),
     ),
     responses(
         (status = 200, description = "A page of submissions", body = SubmissionPage),
@@ -302,4 +310,30 @@ pub(crate) async fn visits(State(state): State<AppState>) -> Result<Json<VisitCo
     Ok(Json(VisitCount {
         count: state.store.visit_count().await?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi as _;
+
+    use crate::http::openapi::ApiDoc;
+
+    #[test]
+    fn the_body_and_the_path_describe_usernames_with_the_same_pattern() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        let in_body =
+            &doc["components"]["schemas"]["NewSubmissionBody"]["properties"]["username"]["pattern"];
+        let parameters = doc["paths"]["/api/v1/users/{username}/submissions"]["get"]["parameters"]
+            .as_array()
+            .expect("the listing has parameters");
+        let in_path = parameters
+            .iter()
+            .find(|p| p["name"] == "username")
+            .map(|p| &p["schema"]["pattern"])
+            .expect("the username parameter is described");
+        assert!(in_body.is_string(), "{in_body}");
+        assert_eq!(in_body, in_path);
+        let required = &doc["components"]["schemas"]["NewSubmissionBody"]["required"];
+        assert_eq!(required, &serde_json::json!(["username", "number"]));
+    }
 }
