@@ -14,7 +14,7 @@ set -euo pipefail
 
 MOTO_VERSION="5.2.5"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-MOTO_VENV="$ROOT/.venv/moto"
+MOTO_VENV="${STRATUS_TEST_MOTO_VENV:-$ROOT/.venv/moto}"
 
 log() { printf 'test-services: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -144,6 +144,7 @@ start_moto() {
     echo "$pid" >"$dir/moto.pid"
     echo "export STRATUS_TEST_MOTO_PID=$pid"
     echo "export STRATUS_TEST_MOTO_PORT=$port"
+    echo "export STRATUS_TEST_MOTO_VENV=$MOTO_VENV"
     echo "export AWS_ENDPOINT_URL=http://127.0.0.1:$port"
     echo "export AWS_REGION=us-east-1"
     echo "export AWS_ACCESS_KEY_ID=test"

@@ -436,6 +436,8 @@ async fn postgres_password_from_an_ssm_securestring_parameter() {
         .name(&name)
         .value(&db.password)
         .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        // An SDK retry of a put that went through must not fail on "already exists".
+        .overwrite(true)
         .send()
         .await
         .expect("moto stores the parameter");
@@ -636,6 +638,9 @@ async fn dynamodb_outage_answers_503_and_recovers_within_5_s_without_a_restart()
         &endpoint,
         "--database-connect-timeout",
         "1s",
+        // moto answers one request at a time; under a parallel test run a call may queue.
+        "--database-statement-timeout",
+        "9s",
     ])
     .await;
     app.wait_for_health(StatusCode::OK, Duration::from_secs(5))
@@ -706,6 +711,9 @@ async fn dynamodb_service_starts_while_no_server_answers_and_sets_up_when_one_co
         &endpoint,
         "--database-connect-timeout",
         "1s",
+        // moto answers one request at a time; under a parallel test run a call may queue.
+        "--database-statement-timeout",
+        "9s",
     ])
     .await;
     assert!(
@@ -716,18 +724,22 @@ async fn dynamodb_service_starts_while_no_server_answers_and_sets_up_when_one_co
     app.assert_store_is_unavailable().await;
 
     // A second moto, started only now, on the port the service was told about.
+    let log_dir = tempfile::tempdir().expect("temp dir");
+    let log_path = log_dir.path().join("moto.log");
+    let log = std::fs::File::create(&log_path).expect("moto log");
     let mut moto = tokio::process::Command::new(services_script())
         .args(["moto-run", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log handle"))
+        .stderr(log)
         .kill_on_drop(true)
         .spawn()
         .expect("moto starts");
     let up = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
         assert!(
-            up.elapsed() < Duration::from_secs(20),
-            "the second moto did not come up"
+            up.elapsed() < Duration::from_secs(30),
+            "the second moto did not come up: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -20,6 +20,17 @@ use stratus::{
 use support::{DynamoTable, PgDatabase, settings};
 use time::{Duration, OffsetDateTime, macros::datetime};
 
+/// A store error with its causes, for failure messages.
+fn chain(err: &StoreError) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
 /// Which engine a test runs on.
 #[derive(Debug, Clone, Copy)]
 enum Backend {
@@ -59,7 +70,18 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Fixture) {
             )
         }
     };
-    let mut args = vec!["--database-url", url.as_str()];
+    // Generous deadlines: these tests check behaviour, not latency, and moto answers one request at a time,
+    // so under a parallel test run a call may queue for seconds.
+    let mut args = vec![
+        "--database-url",
+        url.as_str(),
+        "--database-connect-timeout",
+        "30s",
+        "--database-statement-timeout",
+        "30s",
+        "--request-timeout",
+        "60s",
+    ];
     args.extend(extra);
     let settings = settings(&args);
     let store = storage::open(&settings.database)
@@ -68,7 +90,7 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Fixture) {
     store
         .ping()
         .await
-        .unwrap_or_else(|err| panic!("{backend:?} store is set up at once: {err:#}"));
+        .unwrap_or_else(|err| panic!("{backend:?} store is set up at once: {}", chain(&err)));
     (store, fixture)
 }
 
@@ -114,7 +136,7 @@ async fn insert(store: &Arc<dyn Store>, submission: &Submission) {
     store
         .insert_submission(submission)
         .await
-        .unwrap_or_else(|err| panic!("insert {}: {err:#}", submission.id));
+        .unwrap_or_else(|err| panic!("insert {}: {}", submission.id, chain(&err)));
 }
 
 async fn page(
@@ -130,7 +152,7 @@ async fn page(
     store
         .submissions_by_user(user, &request)
         .await
-        .unwrap_or_else(|err| panic!("history of {user}: {err:#}"))
+        .unwrap_or_else(|err| panic!("history of {user}: {}", chain(&err)))
 }
 
 /// Every page of a user's history, following cursors (bounded, so a cursor loop fails instead of hanging).
@@ -310,7 +332,7 @@ mod checks {
             let total = task
                 .await
                 .expect("task runs")
-                .unwrap_or_else(|err| panic!("add_visits: {err:#}"));
+                .unwrap_or_else(|err| panic!("add_visits: {}", chain(&err)));
             assert!(totals.insert(total), "total {total} returned twice");
         }
         assert_eq!(totals, (1..=400).collect::<BTreeSet<u64>>());
@@ -330,7 +352,7 @@ mod checks {
             let position = visit
                 .await
                 .expect("task runs")
-                .unwrap_or_else(|err| panic!("record: {err:#}"));
+                .unwrap_or_else(|err| panic!("record: {}", chain(&err)));
             assert!(positions.insert(position));
         }
         drop(counter);
@@ -354,7 +376,7 @@ mod checks {
             acknowledged.push(
                 task.await
                     .expect("task runs")
-                    .unwrap_or_else(|err| panic!("insert: {err:#}")),
+                    .unwrap_or_else(|err| panic!("insert: {}", chain(&err))),
             );
         }
         for s in &acknowledged {

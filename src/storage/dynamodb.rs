@@ -19,7 +19,8 @@
 //!   fails (a newer submission won the race), the submission is still stored, alone. The submission id is
 //!   the transaction's idempotency token, so an SDK retry after a lost answer writes nothing twice.
 //! - Latest and the counter: one `GetItem` each (strongly consistent: a redirect after a POST shows the
-//!   new submission). The counter is one `UpdateItem` `ADD` with `UPDATED_NEW`.
+//!   new submission). The counter is one `UpdateItem` `ADD` with `UPDATED_NEW`, never retried by the SDK
+//!   (a retried `ADD` could count twice).
 //! - History: a `Query` on the user's partition, newest first; the cursor is the last key returned.
 //!   By id: a `Query` on the `by_submission_id` index.
 //! - No `Scan` anywhere.
@@ -491,6 +492,14 @@ impl Store for DynamoDbStore {
             .expression_attribute_names("#c", "visit_count")
             .expression_attribute_values(":n", AttributeValue::N(n.to_string()))
             .return_values(ReturnValue::UpdatedNew)
+            // `ADD` is not idempotent: an SDK retry after an attempt that timed out but was applied would
+            // count the batch twice. No retry, then: the batch fails (its page views answer 503) and the
+            // count never grows by more than the visits it acknowledged.
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::default()
+                    .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|err| sdk_unavailable("counting visits", err))?;

@@ -162,8 +162,9 @@ pub fn aws_settings() -> AwsSettings {
     AwsSettings {
         region: Some(service_env("AWS_REGION")),
         endpoint_url: Some(service_env("AWS_ENDPOINT_URL")),
-        connect_timeout: Duration::from_secs(2),
-        call_timeout: Duration::from_secs(5),
+        // moto answers one request at a time: under a parallel test run, give it time.
+        connect_timeout: Duration::from_secs(5),
+        call_timeout: Duration::from_secs(30),
     }
 }
 
