@@ -152,6 +152,24 @@ fn render(
     Ok(response)
 }
 
+/// Renders the board as `GET /` does, from given values and outside any request (so with an empty
+/// instance name): the page-render benchmark (`benches/render.rs`) measures exactly this. Not an API.
+#[doc(hidden)]
+pub fn render_board_for_bench(
+    visits: u64,
+    latest: Option<Submission>,
+    csrf_token: &str,
+) -> askama::Result<String> {
+    BoardPage {
+        page: PageChrome::current(),
+        latest: latest.map(LatestView::from),
+        visits,
+        form: FormState::default(),
+        csrf_token: csrf_token.to_owned(),
+    }
+    .render()
+}
+
 /// `GET /`: the form, the latest submission and the visit count. Each successful view counts once.
 pub(crate) async fn show_board(
     State(state): State<AppState>,

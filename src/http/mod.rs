@@ -27,6 +27,8 @@ use tokio::sync::Semaphore;
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 
+#[doc(hidden)]
+pub use board::render_board_for_bench;
 pub use health::Readiness;
 
 use crate::{

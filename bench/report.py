@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Turns bench/drive.py's raw.json into bench/results/{results.json,results.md,results.png}.
+
+Every speed figure is also given as a ratio: to the baseline measured in the same run (mean of its pass at
+the start and at the end), and Stratus on PostgreSQL to the Flask peer on the same PostgreSQL.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+SERVERS = ["baseline", "stratus-sqlite", "stratus-postgres", "flask-postgres"]
+READ_ROUTES = [
+    "GET /",
+    "GET /api/v1/submissions/latest",
+    "GET /api/v1/users/{u}/submissions",
+    "GET /api/v1/visits",
+    "GET /health",
+]
+
+
+def f(x, digits=0):
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def main(out_dir):
+    out_dir = Path(out_dir)
+    raw = json.loads((out_dir / "raw.json").read_text())
+    servers = raw["servers"]
+    conns = [str(c) for c in raw["conns"]]
+    hi = conns[-1]
+
+    # The baseline: mean of the passes at the start and at the end, per connection count.
+    base_passes = [servers[k]["GET /"] for k in ("baseline", "baseline-end") if k in servers]
+    baseline = {}
+    for c in conns:
+        pts = [p[c] for p in base_passes if c in p]
+        if pts:
+            baseline[c] = {k: sum(p[k] for p in pts) / len(pts) for k in ("rps", "p50_ms", "p99_ms", "server_cpu_pct", "server_rss_mb")}
+    drift = None
+    if len(base_passes) == 2:
+        drift = {c: ratio(base_passes[1][c]["rps"], base_passes[0][c]["rps"]) for c in conns}
+    derived = {"baseline": baseline, "baseline_drift_end_over_start": drift, "ratios": {}}
+
+    for name in ("stratus-sqlite", "stratus-postgres", "flask-postgres"):
+        for route, pts in servers.get(name, {}).items():
+            if route.startswith("_"):
+                continue
+            for c, r in pts.items():
+                b = baseline.get(c)
+                rr = {
+                    "rps_x_baseline": ratio(r["rps"], b and b["rps"]),
+                    "p99_x_baseline": ratio(r["p99_ms"], b and b["p99_ms"]),
+                    "cpu_x_baseline": ratio(r["server_cpu_pct"], b and b["server_cpu_pct"]),
+                    "rss_x_baseline": ratio(r["server_rss_mb"], b and b["server_rss_mb"]),
+                }
+                if name.startswith("stratus"):
+                    fl = servers.get("flask-postgres", {}).get(route, {}).get(c)
+                    rr["rps_x_flask"] = ratio(r["rps"], fl and fl["rps"])
+                    rr["p99_flask_over_stratus"] = ratio(fl and fl["p99_ms"], r["p99_ms"])
+                derived["ratios"].setdefault(name, {}).setdefault(route, {})[c] = rr
+
+    def rps(name, route, c=hi):
+        return servers.get(name, {}).get(route, {}).get(c, {}).get("rps")
+
+    def pt(name, route, c=hi):
+        return servers.get(name, {}).get(route, {}).get(c)
+
+    b_hi = baseline.get(hi, {}).get("rps")
+    targets = []
+
+    def target(what, value, limit, ok, shown):
+        targets.append({"target": what, "value": value, "limit": limit,
+                        "pass": None if value is None else ok, "shown": shown})
+
+    v = ratio(rps("stratus-sqlite", "GET /"), b_hi)
+    target(f"GET / on SQLite >= 30 % of baseline req/s at {hi} conns", v, 0.30, v is not None and v >= 0.30, f"{f(v and v * 100, 1)} %")
+    v = ratio(rps("stratus-sqlite", "GET /api/v1/submissions/latest"), b_hi)
+    target(f"GET /api/v1/submissions/latest on SQLite >= 50 % of baseline at {hi} conns", v, 0.50, v is not None and v >= 0.50, f"{f(v and v * 100, 1)} %")
+    for route in ("GET /", "POST /"):
+        v = ratio(rps("stratus-postgres", route), rps("flask-postgres", route))
+        target(f"{route} on PostgreSQL >= 10x Flask at {hi} conns", v, 10, v is not None and v >= 10, f"{f(v, 1)}x")
+    for route in READ_ROUTES:
+        p = pt("stratus-sqlite", route)
+        v = p and p["p99_ms"]
+        target(f"p99 < 10 ms at {hi} conns, SQLite, {route}", v, 10, v is not None and v < 10, f"{f(v, 2)} ms")
+    sc = raw.get("scaling")
+    if sc:
+        for k in ("latest", "history", "visits"):
+            v = sc["ratio_hi_lo"][k]
+            target(f"{sc['ratio_rows']} rows p50 latency ratio <= 1.2, {k}", v, 1.2, v <= 1.2, f"{f(v, 2)}")
+    st = raw.get("startup")
+    if st:
+        target("idle RSS <= 20 MB", st["idle_rss_mb"], 20, st["idle_rss_mb"] <= 20, f"{f(st['idle_rss_mb'], 1)} MB")
+        target("start to ready <= 100 ms on SQLite", st["start_to_ready_ms"], 100, st["start_to_ready_ms"] <= 100,
+               f"{f(st['start_to_ready_ms'], 1)} ms")
+    derived["targets"] = targets
+
+    # ------------------------------------------------------------------ Markdown
+    meta = raw.get("meta", {})
+    md = [f"# Benchmark results ({raw['started_at']})", ""]
+    md.append(f"Machine: {meta.get('machine', '?')}. Commit {meta.get('commit', '?')}. wrk {raw['duration_s']} s per "
+              f"point, 1 thread at 1 connection, 2 threads otherwise; load generator and server share the machine. "
+              f"{raw['logging']}. Bench phase took {raw['bench_seconds']:.0f} s.")
+    if drift:
+        md.append("")
+        md.append("Baseline drift (end pass / start pass, req/s): " + ", ".join(f"c={c}: {f(d, 2)}" for c, d in drift.items())
+                  + ". Ratios below use the mean of both passes; a drift far from 1.00 means the machine's load changed during the run.")
+    md += ["", "## Targets", "", "| target | value | pass |", "| --- | --- | --- |"]
+    for t in targets:
+        md.append(f"| {t['target']} | {t['shown']} | {'PASS' if t['pass'] else ('–' if t['pass'] is None else 'FAIL')} |")
+
+    md += ["", f"## Requests/s (successful responses) and ratios at {hi} connections", "",
+           "| server | route | " + " | ".join(f"c={c}" for c in conns) + f" | ×baseline @{hi} | ×Flask @{hi} |",
+           "| --- | --- | " + " | ".join("---:" for _ in conns) + " | ---: | ---: |"]
+    for c in conns:
+        pass
+    md.append("| baseline (mean) | GET / (fixed 2 KB page) | " + " | ".join(f(baseline.get(c, {}).get("rps")) for c in conns) + " | 1.00 | |")
+    for name in SERVERS[1:]:
+        for route, pts in servers.get(name, {}).items():
+            if route.startswith("_"):
+                continue
+            rr = derived["ratios"][name][route].get(hi, {})
+            md.append(f"| {name} | {route} | " + " | ".join(f(pts.get(c, {}).get("rps")) for c in conns)
+                      + f" | {f(rr.get('rps_x_baseline'), 3)} | {f(rr.get('rps_x_flask'), 1) if 'rps_x_flask' in rr else ''} |")
+
+    md += ["", f"## Latency, errors, server CPU and RSS at {hi} connections", "",
+           "| server | route | p50 ms | p99 ms | p99.9 ms | errors | server CPU % | peak RSS MB | p99 ×baseline | CPU ×baseline |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name in SERVERS:
+        keys = [name] if name != "baseline" else [k for k in ("baseline", "baseline-end") if k in servers]
+        for key in keys:
+            for route, pts in servers.get(key, {}).items():
+                if route.startswith("_") or hi not in pts:
+                    continue
+                r = pts[hi]
+                rr = derived["ratios"].get(name, {}).get(route, {}).get(hi, {})
+                md.append(f"| {key} | {route} | {f(r['p50_ms'], 2)} | {f(r['p99_ms'], 2)} | {f(r['p999_ms'], 2)} | {r['errors']} | "
+                          f"{f(r['server_cpu_pct'])} | {f(r['server_rss_mb'], 1)} | {f(rr.get('p99_x_baseline'), 1)} | {f(rr.get('cpu_x_baseline'), 2)} |")
+
+    md += ["", "## Latency at 1 connection (no queueing: the cost of one request)", "",
+           "| server | route | p50 ms | p99 ms | p99.9 ms | req/s |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lo = conns[0]
+    for name in SERVERS:
+        key = name
+        for route, pts in servers.get(key, {}).items():
+            if route.startswith("_") or lo not in pts:
+                continue
+            r = pts[lo]
+            md.append(f"| {key} | {route} | {f(r['p50_ms'], 3)} | {f(r['p99_ms'], 3)} | {f(r['p999_ms'], 3)} | {f(r['rps'])} |")
+
+    md += ["", "## Visit counter after each GET / run", "",
+           "Counter delta must equal the server's own count of GET / 200s (Stratus: from /metrics) exactly, and exceed "
+           "wrk's successful count by at most the connection count (requests in flight when wrk stopped).", "",
+           "| server | conns | counter delta | wrk successes | server 200s | pass |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for name in SERVERS[1:]:
+        for c, r in servers.get(name, {}).get("GET /", {}).items():
+            vc = r.get("visit_check")
+            if vc:
+                md.append(f"| {name} | {c} | {vc['counter_delta']} | {vc['wrk_ok']} | {f(vc['server_200s'])} | {'PASS' if vc['pass'] else 'FAIL'} |")
+
+    if sc:
+        rows = [k for k in sc if k.isdigit()]
+        md += ["", "## Scaling (Stratus on SQLite, 1 connection)", "",
+               "| stored submissions | bulk load s | latest p50 / p99 ms | history p50 / p99 ms | visits p50 / p99 ms |",
+               "| ---: | ---: | ---: | ---: | ---: |"]
+        for n in rows:
+            s = sc[n]
+            md.append(f"| {int(n):,} | {f(s['bulk_load_s'], 1)} | " + " | ".join(
+                f"{f(s[k]['p50_ms'], 3)} / {f(s[k]['p99_ms'], 3)}" for k in ("latest", "history", "visits")) + " |")
+        md.append(f"| ratio {sc['ratio_rows']} (p50) | | " + " | ".join(f(sc['ratio_hi_lo'][k], 2) for k in ("latest", "history", "visits")) + " |")
+
+    md += ["", "## Process", ""]
+    if st:
+        md.append(f"- Start to ready (process start to `/health` 200, fresh SQLite file, median of 5): "
+                  f"{f(st['start_to_ready_ms'], 1)} ms (all: {', '.join(f(x, 1) for x in st['start_to_ready_all_ms'])})")
+        md.append(f"- Idle RSS 1 s after ready: {f(st['idle_rss_mb'], 1)} MB")
+    for name in SERVERS[1:]:
+        if "_idle_rss_after_mb" in servers.get(name, {}):
+            md.append(f"- RSS of {name} after its load runs: {f(servers[name]['_idle_rss_after_mb'], 1)} MB")
+    for k, label in (("binary_bytes", "Release binary size"), ("binary_stripped_bytes", "stripped")):
+        if k in meta:
+            md.append(f"- {label}: {meta[k] / 2**20:.1f} MiB")
+    if "build_seconds" in meta:
+        md.append(f"- `cargo build --release` in this run: {meta['build_seconds']:.0f} s ({meta.get('build_kind', '')})")
+    if "clean_build" in meta:
+        md.append(f"- Clean release build: {meta['clean_build']}")
+    md.append("")
+    md.append("Peak RSS during a 1 GiB upload: not measured yet (no file routes). GET /blog and a file download: not "
+              "benchmarked yet (no such routes); add them to `ROUTES` in bench/drive.py.")
+
+    (out_dir / "results.md").write_text("\n".join(md) + "\n")
+    full = {"raw": raw, "derived": derived}
+    (out_dir / "results.json").write_text(json.dumps(full, indent=1))
+
+    # ------------------------------------------------------------------ plot
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: matplotlib missing, no plot", file=sys.stderr)
+        return
+    routes = [r for r in servers.get("stratus-sqlite", {}) if not r.startswith("_")]
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6))
+    width = 0.2
+    names = SERVERS[1:]
+    for ax, key, title in ((axes[0], "rps", f"requests/s at {hi} connections (log)"),
+                           (axes[1], "p99_ms", f"p99 latency ms at {hi} connections (log)")):
+        for i, name in enumerate(names):
+            vals = [servers.get(name, {}).get(r, {}).get(hi, {}).get(key, 0) or 0.001 for r in routes]
+            ax.bar([x + (i - 1) * width for x in range(len(routes))], vals, width, label=name)
+        if key in baseline.get(hi, {}):
+            ax.axhline(baseline[hi][key], color="black", linestyle="--", linewidth=1, label="baseline GET /")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(routes)))
+        ax.set_xticklabels([r.replace("/api/v1", "") for r in routes], rotation=30, ha="right", fontsize=8)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Stratus benchmark {raw['started_at']} ({meta.get('commit', '')[:10]})")
+    fig.tight_layout()
+    fig.savefig(out_dir / "results.png", dpi=90)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench/results")
