@@ -426,6 +426,83 @@ async fn postgres_password_from_a_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_picks_up_a_rotated_password_without_a_restart() {
+    use sqlx::{Connection as _, Executor as _};
+    let _server = PG_SERVER.read().await;
+    let db = PgDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("password");
+    std::fs::write(&file, &db.password).expect("write the password file");
+    let url = db.url_without_password("sslmode=require");
+    let file_arg = file.display().to_string();
+    let app = spawn(&[
+        "--database-url",
+        &url,
+        "--database-password-file",
+        &file_arg,
+    ])
+    .await;
+    app.wait_for_health(StatusCode::OK, Duration::from_secs(5))
+        .await;
+    app.assert_board_works().await;
+
+    // Rotate, as RDS does every 7 days: a new password on the server and at the source, and every open
+    // connection cut so that the next ones must log in again.
+    let rotated = unique();
+    let mut admin = sqlx::PgConnection::connect(&service_env("STRATUS_TEST_POSTGRES_URL"))
+        .await
+        .expect("admin connects");
+    admin
+        .execute(format!("ALTER ROLE \"{}\" PASSWORD '{rotated}'", db.name).as_str())
+        .await
+        .expect("password changed");
+    std::fs::write(&file, &rotated).expect("rotate the password file");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
+        .bind(&db.name)
+        .fetch_all(&mut admin)
+        .await
+        .expect("connections cut");
+
+    // The first login with the old password is refused (503); the service reads the source again and
+    // serves. Without the re-read it would keep failing until restarted.
+    let started = Instant::now();
+    loop {
+        let visits = app.get("/api/v1/visits").await;
+        if visits.status == StatusCode::OK {
+            break;
+        }
+        assert_eq!(
+            visits.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            visits.body
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still refused 10 s after the rotation: {}",
+            visits.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    app.assert_board_works().await;
+    let sessions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
+            .bind(&db.name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("sessions counted");
+    assert!(
+        sessions > 0,
+        "new sessions logged in with the rotated password"
+    );
+    eprintln!("rotated password picked up in {took:?}");
+    let _ = admin.close().await;
+    app.stop().await;
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_password_from_an_ssm_securestring_parameter() {
     let _server = PG_SERVER.read().await;
     let db = PgDatabase::create().await;

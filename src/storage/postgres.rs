@@ -11,7 +11,13 @@
 //! - Latest: the highest `submission_seq`, read backwards on the primary key: O(log n), one page.
 //!   Counter: one `UPDATE ... SET visit_count = visit_count + $1 ... RETURNING`, atomic under the row lock.
 
-use std::{fmt, future::Future, str::FromStr as _, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    future::Future,
+    str::FromStr as _,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use async_trait::async_trait;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -19,7 +25,7 @@ use secrecy::ExposeSecret as _;
 use sqlx::{
     PgPool, Row as _,
     migrate::MigrateError,
-    postgres::{PgPoolOptions, PgRow},
+    postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 use time::OffsetDateTime;
 
@@ -39,7 +45,14 @@ pub struct PostgresStore {
     pool: Arc<Ready<PgPool>>,
     /// Connect + statement timeout: the most one call may take, client side.
     call_timeout: Duration,
+    /// Where the password comes from, to read it again after it was rotated.
+    settings: Arc<PostgresSettings>,
+    /// When the credentials were last re-read (at most every [`CREDENTIAL_REFRESH_INTERVAL`]).
+    credentials_refreshed: Arc<Mutex<Option<Instant>>>,
 }
+
+/// The least time between two re-reads of the password after authentication failures.
+const CREDENTIAL_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -66,6 +79,8 @@ impl PostgresStore {
         Ok(Self {
             pool: ready,
             call_timeout: settings.connect_timeout + settings.statement_timeout,
+            settings: Arc::new(settings.clone()),
+            credentials_refreshed: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -102,7 +117,11 @@ impl PostgresStore {
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
         let pool = self.pool.get()?.clone();
-        match tokio::time::timeout(self.call_timeout, run(pool)).await {
+        match tokio::time::timeout(self.call_timeout, run(pool.clone())).await {
+            Ok(Err(err)) if is_authentication_failure(&err) => {
+                self.refresh_credentials(pool);
+                Err(unavailable(what)(err))
+            }
             Ok(result) => result.map_err(unavailable(what)),
             Err(_) => Err(StoreError::unavailable(anyhow::anyhow!(
                 "{what}: no answer from PostgreSQL within {:?}",
@@ -112,8 +131,52 @@ impl PostgresStore {
     }
 }
 
-/// One set-up attempt: credentials, a lazy pool, migrations under sqlx's advisory lock.
-async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitError> {
+impl PostgresStore {
+    /// The server refused our credentials: the password was probably rotated (RDS rotates its managed
+    /// master password every 7 days by default). Reads the configured source again, in the background
+    /// and at most every [`CREDENTIAL_REFRESH_INTERVAL`], and gives the pool the new options: connections
+    /// already open keep working, new ones use the new password. A password given inline
+    /// (`DATABASE_PASSWORD`, the URL) reads back the same value, so deployments that rotate should use
+    /// `DATABASE_SECRET_ARN`, `DATABASE_PASSWORD_SSM_PARAMETER` or `DATABASE_PASSWORD_FILE`.
+    fn refresh_credentials(&self, pool: PgPool) {
+        {
+            let Ok(mut last) = self.credentials_refreshed.lock() else {
+                return;
+            };
+            if last.is_some_and(|at| at.elapsed() < CREDENTIAL_REFRESH_INTERVAL) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let settings = Arc::clone(&self.settings);
+        tokio::spawn(async move {
+            match credentialed_options(&settings).await {
+                Ok(options) => {
+                    pool.set_connect_options(options);
+                    tracing::info!(
+                        "PostgreSQL refused the credentials; read them again for new connections"
+                    );
+                }
+                Err(InitError::Retry(err) | InitError::Fatal(err)) => {
+                    tracing::warn!(error.message = %err, error.cause_chain = ?err,
+                        "PostgreSQL refused the credentials, and reading them again failed");
+                }
+            }
+        });
+    }
+}
+
+/// `28P01 invalid_password` / `28000 invalid_authorization_specification`.
+fn is_authentication_failure(err: &sqlx::Error) -> bool {
+    let code = match err {
+        sqlx::Error::Database(db) => db.code(),
+        _ => None,
+    };
+    matches!(code.as_deref(), Some("28P01" | "28000"))
+}
+
+/// The URL's options with the credentials from the configured password source.
+async fn credentialed_options(settings: &PostgresSettings) -> Result<PgConnectOptions, InitError> {
     let mut options = settings
         .connect_options()
         .map_err(|err| InitError::Fatal(err.into()))?;
@@ -124,11 +187,18 @@ async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitE
     if let Some(password) = &credentials.password {
         options = options.password(password.expose_secret());
     }
+    Ok(options)
+}
+
+/// One set-up attempt: credentials, a lazy pool, migrations under sqlx's advisory lock.
+async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitError> {
+    let options = credentialed_options(&settings).await?;
     let pool = PgPoolOptions::new()
         .max_connections(settings.pool_size)
         .min_connections(0)
         .acquire_timeout(settings.connect_timeout)
-        // Recycle connections now and then, so a fail-over or a rotated password is picked up.
+        // Recycle connections now and then, so a fail-over is picked up (a rotated password is re-read
+        // when the server refuses it: see `refresh_credentials`).
         .idle_timeout(Some(Duration::from_secs(300)))
         .max_lifetime(Some(Duration::from_secs(1800)))
         .connect_lazy_with(options);
