@@ -3,7 +3,7 @@
 //! Logs are JSON lines on stdout by default (one per request, see `http::middleware`), human-readable with
 //! `STRATUS_LOG_FORMAT=pretty`. Metrics go to one process-wide Prometheus recorder rendered at `/metrics`.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{
@@ -50,7 +50,14 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The process-wide metrics recorder, installed on first use.
+/// How often histogram samples are folded into their summaries when nobody scrapes `/metrics`.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The process-wide metrics recorder, installed on first use, with its upkeep thread.
+///
+/// A recorder from `build_recorder` keeps every histogram sample until the next render or
+/// `run_upkeep`; where `/metrics` is never scraped (it is off the public path) that grows by 8 bytes per
+/// request forever. So one small thread runs the upkeep every few seconds, whatever the runtime.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -65,6 +72,18 @@ pub fn metrics_handle() -> PrometheusHandle {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
             describe_metrics();
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(METRICS_UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::warn!(error.message = %err, "no metrics upkeep thread; histograms grow until scraped");
+            }
             handle
         })
         .clone()
