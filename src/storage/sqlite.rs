@@ -4,6 +4,12 @@
 //! is fairer and cheaper than every connection spinning on `SQLITE_BUSY`), and several read-only
 //! connections that WAL lets run beside the writer. The writer uses `synchronous=FULL`, so a commit that
 //! returned is on disk: the service acknowledges a write only after that.
+//!
+//! Writes go through one writer task with group commit: inserts and visit batches that queue while a
+//! commit is being made to disk are written together in the next transaction, so N concurrent writes cost
+//! one `fsync`, not N (the commit, not the insert, is what costs). Each caller is answered only after the
+//! transaction holding its write has committed. If any statement of a group fails, the group is rolled
+//! back and each write is retried alone, so one bad write never fails its neighbours.
 
 use std::time::Duration;
 
@@ -16,6 +22,7 @@ use sqlx::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
 };
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Page, Store, StoreError};
 use crate::{
@@ -33,6 +40,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    writes: mpsc::Sender<Queued>,
 }
 
 impl SqliteStore {
@@ -49,9 +57,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // `test_before_acquire(false)`: a local file does not go stale the way a network connection does,
+        // and the ping would cost a round trip to the connection's worker thread on every query.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(
                 base.clone()
@@ -63,6 +74,7 @@ impl SqliteStore {
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_connections)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(base.read_only(true))
             .await
@@ -72,7 +84,25 @@ impl SqliteStore {
                     path.display()
                 )
             })?;
-        Ok(Self { writer, reader })
+        let (writes, queue) = mpsc::channel(MAX_GROUP * 4);
+        // The task ends when the store (the only sender) is dropped and the queue is empty.
+        tokio::spawn(write_groups(writer.clone(), queue));
+        Ok(Self {
+            writer,
+            reader,
+            writes,
+        })
+    }
+
+    /// Queues one write for the writer task and waits until its transaction has committed.
+    async fn write(&self, write: Write) -> Result<Written, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::unavailable(anyhow::anyhow!("the SQLite writer has stopped"));
+        self.writes
+            .send(Queued { write, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Opens the file and runs the migrations, nothing else (`stratus migrate`).
@@ -98,6 +128,115 @@ async fn migrate(pool: &SqlitePool) -> anyhow::Result<()> {
             }
             Err(err) => return Err(err).context("could not migrate the SQLite database"),
         }
+    }
+}
+
+/// The most writes committed in one transaction.
+const MAX_GROUP: usize = 256;
+
+/// One write for the writer task.
+#[derive(Debug)]
+enum Write {
+    Insert(Box<Submission>),
+    AddVisits(i64),
+}
+
+/// What a committed write returns.
+#[derive(Debug)]
+enum Written {
+    Inserted,
+    VisitTotal(i64),
+}
+
+#[derive(Debug)]
+struct Queued {
+    write: Write,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        // A caller that stopped waiting (timeout, client gone) was never acknowledged: skip its write, as a
+        // dropped request would have before reaching the database.
+        group.retain(|queued: &Queued| !queued.reply.is_closed());
+        if group.is_empty() {
+            continue;
+        }
+        let writes: Vec<&Write> = group.iter().map(|q| &q.write).collect();
+        match commit_group(&writer, &writes).await {
+            Ok(results) => {
+                for (queued, written) in group.drain(..).zip(results) {
+                    let _ = queued.reply.send(Ok(written));
+                }
+            }
+            Err(err) if group.len() == 1 => {
+                if let Some(queued) = group.pop() {
+                    let _ = queued.reply.send(Err(err));
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error.message = %err, size = group.len(), "group commit failed; writing one by one");
+                for queued in group.drain(..) {
+                    let result = commit_group(&writer, &[&queued.write])
+                        .await
+                        .and_then(|mut one| one.pop().ok_or_else(unexpected_answer));
+                    let _ = queued.reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `writes` in one transaction; `Ok` only once it has committed (durably: `synchronous=FULL`).
+async fn commit_group(writer: &SqlitePool, writes: &[&Write]) -> Result<Vec<Written>, StoreError> {
+    if let [write] = writes {
+        // Alone, the statement is its own (autocommit) transaction: the same durability, two round trips
+        // to the connection's thread fewer than BEGIN ... COMMIT.
+        let mut conn = writer
+            .acquire()
+            .await
+            .map_err(unavailable("getting the writer connection"))?;
+        return Ok(vec![apply(&mut conn, write).await?]);
+    }
+    let mut tx = writer
+        .begin()
+        .await
+        .map_err(unavailable("starting a write transaction"))?;
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        results.push(apply(&mut tx, write).await?);
+    }
+    // Dropping `tx` on an early return above rolls the whole group back.
+    tx.commit()
+        .await
+        .map_err(unavailable("committing writes"))?;
+    Ok(results)
+}
+
+/// One write's statement, on the writer connection.
+async fn apply(conn: &mut sqlx::SqliteConnection, write: &Write) -> Result<Written, StoreError> {
+    match write {
+            Write::Insert(submission) => sqlx::query(
+                "INSERT INTO submission (submission_id, username, number, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(submission.id.to_string())
+            .bind(submission.username.as_str())
+            .bind(submission.number.as_str())
+            .bind(format_timestamp(submission.created_at))
+            .execute(&mut *conn)
+            .await
+            .map(|_| Written::Inserted)
+            .map_err(unavailable("inserting a submission")),
+            Write::AddVisits(n) => sqlx::query_scalar(
+                "UPDATE visit_counter SET visit_count = visit_count + ?1 WHERE visit_counter_id = 1 \
+                 RETURNING visit_count",
+            )
+            .bind(n)
+            .fetch_one(&mut *conn)
+            .await
+            .map(Written::VisitTotal)
+            .map_err(unavailable("counting visits")),
     }
 }
 
@@ -136,6 +275,12 @@ fn decode_cursor(cursor: &Cursor) -> Result<i64, StoreError> {
         .ok_or(StoreError::InvalidCursor)
 }
 
+fn unexpected_answer() -> StoreError {
+    StoreError::unavailable(anyhow::anyhow!(
+        "the SQLite writer answered another kind of write"
+    ))
+}
+
 fn unavailable(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |err| StoreError::unavailable(anyhow::Error::new(err).context(what))
 }
@@ -156,17 +301,13 @@ impl Store for SqliteStore {
 
     #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "sqlite"))]
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO submission (submission_id, username, number, created_at) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(submission.id.to_string())
-        .bind(submission.username.as_str())
-        .bind(submission.number.as_str())
-        .bind(format_timestamp(submission.created_at))
-        .execute(&self.writer)
-        .await
-        .map(drop)
-        .map_err(unavailable("inserting a submission"))
+        match self
+            .write(Write::Insert(Box::new(submission.clone())))
+            .await?
+        {
+            Written::Inserted => Ok(()),
+            Written::VisitTotal(_) => Err(unexpected_answer()),
+        }
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
@@ -234,15 +375,10 @@ impl Store for SqliteStore {
 
     async fn add_visits(&self, n: u64) -> Result<u64, StoreError> {
         let n = i64::try_from(n).map_err(StoreError::unavailable)?;
-        let total: i64 = sqlx::query_scalar(
-            "UPDATE visit_counter SET visit_count = visit_count + ?1 WHERE visit_counter_id = 1 \
-             RETURNING visit_count",
-        )
-        .bind(n)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(unavailable("counting visits"))?;
-        u64::try_from(total).map_err(StoreError::unavailable)
+        match self.write(Write::AddVisits(n)).await? {
+            Written::VisitTotal(total) => u64::try_from(total).map_err(StoreError::unavailable),
+            Written::Inserted => Err(unexpected_answer()),
+        }
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
