@@ -39,13 +39,14 @@ locals {
     STRATUS_MAX_CONCURRENT_REQUESTS = tostring(var.max_concurrent_requests)
     STRATUS_KEEP_ALIVE_TIMEOUT      = tostring(var.keep_alive_timeout_seconds)
     STRATUS_TRUSTED_PROXIES         = join(",", var.trusted_proxy_cidrs)
+    # The app reads the RDS-managed secret itself (instance profile) and again after a rotation.
+    DATABASE_SECRET_ARN = var.inject_database_password ? var.database_password_secret_arn : null
     # Files settings (STRATUS_FILES_URL, ...) join here once the binary reads them.
   }
 
   # Fetched at every start by ExecStartPre, never rendered into user data.
   secrets = {
-    DATABASE_URL      = var.database_url_parameter_name
-    DATABASE_PASSWORD = var.inject_database_password ? var.database_password_secret_arn : null
+    DATABASE_URL = var.database_url_parameter_name
   }
 
   cloudwatch_agent_config = jsonencode({
@@ -343,14 +344,12 @@ resource "aws_launch_template" "this" {
   }
 
   user_data = base64encode(templatefile("${path.module}/templates/user_data.sh.tftpl", {
-    environment                  = local.environment
+    environment                  = { for name, value in local.environment : name => value if value != null }
     release_bucket               = aws_s3_bucket.releases.id
     release_key                  = local.release_key
     release_sha256               = var.release_sha256
     rds_ca_bundle_path           = local.rds_ca_bundle_path
     database_url_parameter_name  = local.secrets.DATABASE_URL
-    inject_database_password     = var.inject_database_password
-    database_password_secret_arn = coalesce(local.secrets.DATABASE_PASSWORD, "-")
     stop_timeout_seconds         = var.stop_timeout_seconds
     app_port                     = var.app_port
     cloudwatch_agent_config      = local.cloudwatch_agent_config

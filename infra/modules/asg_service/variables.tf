@@ -270,14 +270,14 @@ variable "database_url_parameter_name" {
 }
 
 variable "inject_database_password" {
-  description = "Fetch DATABASE_PASSWORD from database_password_secret_arn at every start (PostgreSQL)."
+  description = "Give the app database_password_secret_arn as DATABASE_SECRET_ARN and let the instance role read it (PostgreSQL; the app re-reads it after a rotation)."
   type        = bool
   default     = true
   nullable    = false
 }
 
 variable "database_password_secret_arn" {
-  description = "ARN of the RDS-managed secret whose \"password\" key becomes DATABASE_PASSWORD."
+  description = "ARN of the RDS-managed Secrets Manager secret ({\"username\",\"password\"}); the app reads it at start and again when PostgreSQL refuses a rotated password."
   type        = string
   default     = null
 }

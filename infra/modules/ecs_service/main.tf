@@ -28,17 +28,20 @@ locals {
     STRATUS_MAX_CONCURRENT_REQUESTS = tostring(var.max_concurrent_requests)
     STRATUS_KEEP_ALIVE_TIMEOUT      = tostring(var.keep_alive_timeout_seconds)
     STRATUS_TRUSTED_PROXIES         = join(",", var.trusted_proxy_cidrs)
+    # The app reads the RDS-managed secret itself (task role), not a value injected at task start:
+    # RDS rotates that password every 7 days, and the app re-reads the secret when PostgreSQL refuses
+    # its credentials. An injected value would stay stale until every task was replaced.
+    DATABASE_SECRET_ARN = var.inject_database_password ? var.database_password_secret_arn : null
     # Files (S3 bucket + file-metadata table, built by the data module) go here once the binary
     # reads them: STRATUS_FILES_URL = "s3://BUCKET/PREFIX", STRATUS_FILE_METADATA_URL =
     # "dynamodb://TABLE", STRATUS_S3_SSE = "aws:kms", STRATUS_S3_SSE_KMS_KEY_ID = the key ARN.
   }
 
   # Injected by the ECS agent at start with the execution role; never plaintext in the task
-  # definition. DATABASE_URL holds no password (it is seed 004's SSM parameter); the password is
-  # the "password" key of the Secrets Manager secret RDS manages.
+  # definition. DATABASE_URL holds no password (it is seed 004's SSM parameter); the password is read
+  # by the app from the Secrets Manager secret RDS manages (DATABASE_SECRET_ARN above).
   secrets = {
-    DATABASE_URL      = var.database_url_parameter_arn
-    DATABASE_PASSWORD = var.inject_database_password ? "${var.database_password_secret_arn}:password::" : null
+    DATABASE_URL = var.database_url_parameter_arn
   }
   container_secrets = [for k, v in local.secrets : { name = k, valueFrom = v } if v != null]
 
@@ -166,16 +169,6 @@ data "aws_iam_policy_document" "execution" {
     resources = [var.database_url_parameter_arn]
   }
 
-  dynamic "statement" {
-    for_each = var.inject_database_password ? [1] : []
-
-    content {
-      sid       = "ReadTheDatabasePassword"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = [var.database_password_secret_arn]
-    }
-  }
-
   statement {
     sid       = "DecryptInjectedSecrets"
     actions   = ["kms:Decrypt"]
@@ -216,6 +209,37 @@ resource "aws_iam_role_policy" "task_app" {
   name   = "app-data"
   role   = aws_iam_role.task.id
   policy = var.app_policy_json
+}
+
+# The RDS-managed master secret, read by the app at start and again after a rotation.
+data "aws_iam_policy_document" "task_database_secret" {
+  count = var.inject_database_password ? 1 : 0
+
+  statement {
+    sid       = "ReadTheDatabaseSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [var.database_password_secret_arn]
+  }
+
+  statement {
+    sid       = "DecryptTheDatabaseSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "task_database_secret" {
+  count = var.inject_database_password ? 1 : 0
+
+  name   = "database-secret"
+  role   = aws_iam_role.task.id
+  policy = data.aws_iam_policy_document.task_database_secret[0].json
 }
 
 data "aws_iam_policy_document" "task_exec" {
@@ -298,7 +322,7 @@ resource "aws_ecs_task_definition" "this" {
           protocol      = "tcp"
         }
       ]
-      environment = [for k, v in local.environment : { name = k, value = v }]
+      environment = [for k, v in local.environment : { name = k, value = v } if v != null]
       secrets     = local.container_secrets
       mountPoints = [
         {

@@ -244,14 +244,14 @@ variable "database_url_parameter_arn" {
 }
 
 variable "inject_database_password" {
-  description = "Inject DATABASE_PASSWORD from database_password_secret_arn (PostgreSQL). False for the DynamoDB backend."
+  description = "Give the app database_password_secret_arn as DATABASE_SECRET_ARN and let the task role read it (PostgreSQL; the app re-reads it after a rotation). False for the DynamoDB backend."
   type        = bool
   default     = true
   nullable    = false
 }
 
 variable "database_password_secret_arn" {
-  description = "ARN of the RDS-managed Secrets Manager secret; its \"password\" key becomes DATABASE_PASSWORD."
+  description = "ARN of the RDS-managed Secrets Manager secret ({\"username\",\"password\"}); the app reads it at start and again when PostgreSQL refuses a rotated password."
   type        = string
   default     = null
 }
