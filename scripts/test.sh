@@ -62,4 +62,7 @@ scripts/check-infra.sh
 log "running the binary the way the ECS task definition does"
 scripts/run-like-task.sh
 
+log "browser tests (Debian's Chromium, axe-core)"
+scripts/browser-tests.sh
+
 log "all tests passed"
