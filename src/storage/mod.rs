@@ -7,6 +7,7 @@
 pub mod aws;
 mod dynamodb;
 pub mod dynamodb_tables;
+mod paging;
 mod password;
 mod postgres;
 mod ready;

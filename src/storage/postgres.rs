@@ -14,13 +14,11 @@
 use std::{
     fmt,
     future::Future,
-    str::FromStr as _,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use secrecy::ExposeSecret as _;
 use sqlx::{
     PgPool, Row as _,
@@ -30,12 +28,14 @@ use sqlx::{
 use time::OffsetDateTime;
 
 use super::{
-    Page, Store, StoreError, password,
+    Page, Store, StoreError,
+    paging::SeqCursor,
+    password,
     ready::{InitError, Ready, bring_up},
 };
 use crate::{
     config::PostgresSettings,
-    domain::{Cursor, EightDigits, PageRequest, Submission, SubmissionId, Username},
+    domain::{EightDigits, PageRequest, Submission, SubmissionId, Username},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -226,6 +226,9 @@ fn classify_migrate_error(err: MigrateError) -> InitError {
     }
 }
 
+/// Cursors of this store.
+const CURSORS: SeqCursor = SeqCursor::new("postgres:");
+
 const SUBMISSION_COLUMNS: &str =
     "submission_seq, submission_id::text AS submission_id, username, number, created_at";
 
@@ -245,23 +248,6 @@ fn submission_from_row(row: &PgRow) -> Result<Submission, StoreError> {
     parse().map_err(|err| {
         StoreError::unavailable(err.context("a stored submission could not be read"))
     })
-}
-
-const CURSOR_PREFIX: &str = "postgres:";
-
-fn encode_cursor(seq: i64) -> Cursor {
-    Cursor::from_store(URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{seq}")))
-}
-
-fn decode_cursor(cursor: &Cursor) -> Result<i64, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor.as_str())
-        .map_err(|_| StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-    text.strip_prefix(CURSOR_PREFIX)
-        .and_then(|seq| i64::from_str(seq).ok())
-        .filter(|seq| *seq > 0)
-        .ok_or(StoreError::InvalidCursor)
 }
 
 fn unavailable(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -333,13 +319,7 @@ impl Store for PostgresStore {
         username: &Username,
         page: &PageRequest,
     ) -> Result<Page<Submission>, StoreError> {
-        let before = page
-            .cursor
-            .as_ref()
-            .map(decode_cursor)
-            .transpose()?
-            .unwrap_or(i64::MAX);
-        let limit = i64::from(page.limit.get());
+        let (before, fetch) = CURSORS.bounds(page)?;
         // One extra row tells whether another page exists, so the last page has no dangling cursor.
         let rows = self
             .call("reading a user's submissions", |pool| async move {
@@ -350,27 +330,20 @@ impl Store for PostgresStore {
                 sqlx::query(&sql)
                     .bind(username.as_str())
                     .bind(before)
-                    .bind(limit + 1)
+                    .bind(fetch)
                     .fetch_all(&pool)
                     .await
             })
             .await?;
-        let has_more = rows.len() as i64 > limit;
-        let rows = &rows[..rows.len().min(limit as usize)];
-        let next_cursor = match rows.last() {
-            Some(last) if has_more => {
-                let seq: i64 = last
-                    .try_get("submission_seq")
-                    .map_err(unavailable("reading a cursor"))?;
-                Some(encode_cursor(seq))
-            }
-            _ => None,
-        };
-        let items = rows
-            .iter()
-            .map(submission_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next_cursor })
+        CURSORS.page(
+            &rows,
+            page,
+            |row| {
+                row.try_get("submission_seq")
+                    .map_err(unavailable("reading a cursor"))
+            },
+            submission_from_row,
+        )
     }
 
     async fn add_visits(&self, n: u64) -> Result<u64, StoreError> {
@@ -407,20 +380,5 @@ impl Store for PostgresStore {
         if let Some(pool) = self.pool.value() {
             pool.close().await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_foreign_ones_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(42)).ok(), Some(42));
-        let sqlite_style = Cursor::from_store(URL_SAFE_NO_PAD.encode("sqlite:42"));
-        assert!(decode_cursor(&sqlite_style).is_err());
-        assert!(decode_cursor(&Cursor::from_store("junk".into())).is_err());
-        let negative = Cursor::from_store(URL_SAFE_NO_PAD.encode("postgres:-1"));
-        assert!(decode_cursor(&negative).is_err());
     }
 }

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use sqlx::{
     Row as _, SqlitePool,
     sqlite::{
@@ -24,11 +23,11 @@ use sqlx::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Page, Store, StoreError};
+use super::{Page, Store, StoreError, paging::SeqCursor};
 use crate::{
     config::SqliteSettings,
     domain::{
-        Cursor, EightDigits, PageRequest, Submission, SubmissionId, Username,
+        EightDigits, PageRequest, Submission, SubmissionId, Username,
         submission::{format_timestamp, parse_timestamp},
     },
 };
@@ -240,6 +239,9 @@ async fn apply(conn: &mut sqlx::SqliteConnection, write: &Write) -> Result<Writt
     }
 }
 
+/// Cursors of this store.
+const CURSORS: SeqCursor = SeqCursor::new("sqlite:");
+
 const SUBMISSION_COLUMNS: &str = "submission_seq, submission_id, username, number, created_at";
 
 fn submission_from_row(row: &SqliteRow) -> Result<Submission, StoreError> {
@@ -258,21 +260,6 @@ fn submission_from_row(row: &SqliteRow) -> Result<Submission, StoreError> {
     parse().map_err(|err| {
         StoreError::unavailable(err.context("a stored submission could not be read"))
     })
-}
-
-fn encode_cursor(seq: i64) -> Cursor {
-    Cursor::from_store(URL_SAFE_NO_PAD.encode(format!("sqlite:{seq}")))
-}
-
-fn decode_cursor(cursor: &Cursor) -> Result<i64, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor.as_str())
-        .map_err(|_| StoreError::InvalidCursor)?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::InvalidCursor)?;
-    text.strip_prefix("sqlite:")
-        .and_then(|seq| seq.parse::<i64>().ok())
-        .filter(|seq| *seq > 0)
-        .ok_or(StoreError::InvalidCursor)
 }
 
 fn unexpected_answer() -> StoreError {
@@ -336,13 +323,7 @@ impl Store for SqliteStore {
         username: &Username,
         page: &PageRequest,
     ) -> Result<Page<Submission>, StoreError> {
-        let before = page
-            .cursor
-            .as_ref()
-            .map(decode_cursor)
-            .transpose()?
-            .unwrap_or(i64::MAX);
-        let limit = i64::from(page.limit.get());
+        let (before, fetch) = CURSORS.bounds(page)?;
         let sql = format!(
             "SELECT {SUBMISSION_COLUMNS} FROM submission WHERE username = ?1 AND submission_seq < ?2 \
              ORDER BY submission_seq DESC LIMIT ?3"
@@ -351,26 +332,19 @@ impl Store for SqliteStore {
         let rows = sqlx::query(&sql)
             .bind(username.as_str())
             .bind(before)
-            .bind(limit + 1)
+            .bind(fetch)
             .fetch_all(&self.reader)
             .await
             .map_err(unavailable("reading a user's submissions"))?;
-        let has_more = rows.len() as i64 > limit;
-        let rows = &rows[..rows.len().min(limit as usize)];
-        let next_cursor = match rows.last() {
-            Some(last) if has_more => {
-                let seq: i64 = last
-                    .try_get("submission_seq")
-                    .map_err(unavailable("reading a cursor"))?;
-                Some(encode_cursor(seq))
-            }
-            _ => None,
-        };
-        let items = rows
-            .iter()
-            .map(submission_from_row)
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next_cursor })
+        CURSORS.page(
+            &rows,
+            page,
+            |row| {
+                row.try_get("submission_seq")
+                    .map_err(unavailable("reading a cursor"))
+            },
+            submission_from_row,
+        )
     }
 
     async fn add_visits(&self, n: u64) -> Result<u64, StoreError> {
