@@ -60,6 +60,9 @@ def stack():
         shutil.rmtree(state, ignore_errors=True)
 
 
+FAILED_BEFORE: list[str] = []
+
+
 @pytest.fixture
 def healthy_stack(stack, request):
     """The stack, every part healthy, before a test starts. A failed test must not poison the next: an
@@ -73,14 +76,21 @@ def healthy_stack(stack, request):
             stack.run("start", name)
     try:
         stack.wait_all_healthy(timeout=10)
+        # After a failed fault an instance can look healthy and still be damaged (fault 6 leaves pools
+        # that leak connections): start the next fault from fresh instances.
+        stuck = list(("app1", "app2", "app3")) if FAILED_BEFORE else []
+        reason = "a previous fault failed"
     except Exception:
         stuck = [a for a in ("app1", "app2", "app3") if stack.app_health(a) != 200]
+        reason = "unhealthy 10 s after the previous test"
+    if stuck:
         with open(OUTPUT / "restarts.txt", "a") as f:
-            f.write(f"before {request.node.name}: restarted {' '.join(stuck)} (unhealthy 10 s after the previous test)\n")
+            f.write(f"before {request.node.name}: restarted {' '.join(stuck)} ({reason})\n")
         for name in stuck:
             stack.run("stop", name, "--signal", "KILL", check=False)
             stack.run("start", name)
         stack.wait_all_healthy(timeout=30)
+        FAILED_BEFORE.clear()
     return stack
 
 
@@ -99,6 +109,8 @@ def record():
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if report.failed:
+        FAILED_BEFORE.append(item.name)
     if report.when == "call" or (report.when == "setup" and report.failed):
         path = OUTPUT / "outcomes.json"
         OUTPUT.mkdir(parents=True, exist_ok=True)

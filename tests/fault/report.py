@@ -203,7 +203,11 @@ FINDINGS = [
     "  (its `acquire` is not cancel-safe; upstream's new pool architecture addresses it). Until the store",
     "  runs each call to completion in its own task (so a request timeout stops waiting without cancelling",
     "  the call), keep `DATABASE_CONNECT_TIMEOUT` (the acquire timeout) and `DATABASE_STATEMENT_TIMEOUT`",
-    "  below `STRATUS_REQUEST_TIMEOUT`, as the defaults (5 s, 5 s, 10 s) do.",
+    "  below `STRATUS_REQUEST_TIMEOUT`, as the defaults (5 s, 5 s, 10 s) do. The same leak also hangs",
+    "  SIGTERM: after the drain the service waits in `store.close()` for connections that never come back,",
+    "  and that wait is not bounded by `STRATUS_SHUTDOWN_TIMEOUT` (src/startup.rs), so such an instance",
+    "  never exits by itself (ECS would SIGKILL it after 30 s). Faults after a failed one start from freshly",
+    "  started instances, so one failure does not hide or fake the next.",
     "",
 ]
 
