@@ -67,10 +67,14 @@ pub async fn request_context(
         .and_then(acceptable_request_id)
     {
         Some(id) => Arc::from(id),
-        None => Arc::from(uuid::Uuid::new_v4().hyphenated().to_string()),
+        None => Arc::from(new_request_id().hyphenated().to_string()),
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        request.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    // Built once, cloned (a reference count) onto the request and the response.
+    let id_header = HeaderValue::from_str(&request_id).ok();
+    if let Some(value) = &id_header {
+        request
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), value.clone());
     }
     let https = ClientContext::from_request(&request, &state.proxies).https;
     let instance = state.instance.name();
@@ -81,7 +85,7 @@ pub async fn request_context(
     let mut response = CONTEXT.scope(context, next.run(request)).await;
 
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
+    if let Some(value) = id_header {
         headers.insert(X_REQUEST_ID.clone(), value);
     }
     if let Ok(value) = HeaderValue::from_str(&instance) {
@@ -104,6 +108,14 @@ pub async fn request_context(
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// A random (version 4) UUID from the thread's CSPRNG. `Uuid::new_v4` asks the kernel (`getrandom`) on
+/// every call: one system call per request, for an id that only has to be unique.
+fn new_request_id() -> uuid::Uuid {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 /// Sent on every response. The CSP allows no inline script or style at all: pages load one CSS file and
@@ -206,6 +218,14 @@ pub async fn not_found(uri: Uri) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_request_ids_are_version_4_uuids_and_differ() {
+        let (a, b) = (new_request_id(), new_request_id());
+        assert_eq!(a.get_version(), Some(uuid::Version::Random));
+        assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn ordinary_request_ids_are_kept() {
