@@ -321,7 +321,11 @@ def measure_point(args, server, route, kind, path, conns, seconds, csrf=None):
     with Sampler(pids) as sampler:
         result = run_wrk(args, server.base, kind, path, conns, seconds, csrf or ())
     wall = time.monotonic() - t0
-    result["server_cpu_pct"] = 100.0 * (cpu_ticks(pids) - ticks0) / CLK_TCK / wall
+    cpu_s = (cpu_ticks(pids) - ticks0) / CLK_TCK
+    result["server_cpu_pct"] = 100.0 * cpu_s / wall
+    # CPU per request moves far less than req/s when other work shares the machine: the steadier figure
+    # for before/after comparisons.
+    result["server_cpu_us_per_req"] = 1e6 * cpu_s / result["requests"] if result["requests"] else None
     result["server_rss_mb"] = sampler.peak / 2**20
     if before_visits is not None:
         # Requests wrk had in flight when its time ran out are still answered (and counted) by the server,

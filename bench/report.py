@@ -42,7 +42,8 @@ def main(out_dir):
     for c in conns:
         pts = [p[c] for p in base_passes if c in p]
         if pts:
-            baseline[c] = {k: sum(p[k] for p in pts) / len(pts) for k in ("rps", "p50_ms", "p99_ms", "server_cpu_pct", "server_rss_mb")}
+            baseline[c] = {k: sum(p.get(k) or 0 for p in pts) / len(pts)
+                           for k in ("rps", "p50_ms", "p99_ms", "server_cpu_pct", "server_cpu_us_per_req", "server_rss_mb")}
     drift = None
     if len(base_passes) == 2:
         drift = {c: ratio(base_passes[1][c]["rps"], base_passes[0][c]["rps"]) for c in conns}
@@ -58,6 +59,7 @@ def main(out_dir):
                     "rps_x_baseline": ratio(r["rps"], b and b["rps"]),
                     "p99_x_baseline": ratio(r["p99_ms"], b and b["p99_ms"]),
                     "cpu_x_baseline": ratio(r["server_cpu_pct"], b and b["server_cpu_pct"]),
+                    "cpu_per_req_x_baseline": ratio(r.get("server_cpu_us_per_req"), b and b["server_cpu_us_per_req"]),
                     "rss_x_baseline": ratio(r["server_rss_mb"], b and b["server_rss_mb"]),
                 }
                 if name.startswith("stratus"):
@@ -119,8 +121,6 @@ def main(out_dir):
     md += ["", f"## Requests/s (successful responses) and ratios at {hi} connections", "",
            "| server | route | " + " | ".join(f"c={c}" for c in conns) + f" | ×baseline @{hi} | ×Flask @{hi} |",
            "| --- | --- | " + " | ".join("---:" for _ in conns) + " | ---: | ---: |"]
-    for c in conns:
-        pass
     md.append("| baseline (mean) | GET / (fixed 2 KB page) | " + " | ".join(f(baseline.get(c, {}).get("rps")) for c in conns) + " | 1.00 | |")
     for name in SERVERS[1:]:
         for route, pts in servers.get(name, {}).items():
@@ -131,8 +131,10 @@ def main(out_dir):
                       + f" | {f(rr.get('rps_x_baseline'), 3)} | {f(rr.get('rps_x_flask'), 1) if 'rps_x_flask' in rr else ''} |")
 
     md += ["", f"## Latency, errors, server CPU and RSS at {hi} connections", "",
-           "| server | route | p50 ms | p99 ms | p99.9 ms | errors | server CPU % | peak RSS MB | p99 ×baseline | CPU ×baseline |",
-           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "Server CPU: % of one core over the point; CPU µs/req: server CPU time per answered request (steadier "
+           "than req/s on a shared machine).", "",
+           "| server | route | p50 ms | p99 ms | p99.9 ms | errors | server CPU % | CPU µs/req | peak RSS MB | p99 ×baseline | CPU/req ×baseline |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name in SERVERS:
         keys = [name] if name != "baseline" else [k for k in ("baseline", "baseline-end") if k in servers]
         for key in keys:
@@ -142,7 +144,8 @@ def main(out_dir):
                 r = pts[hi]
                 rr = derived["ratios"].get(name, {}).get(route, {}).get(hi, {})
                 md.append(f"| {key} | {route} | {f(r['p50_ms'], 2)} | {f(r['p99_ms'], 2)} | {f(r['p999_ms'], 2)} | {r['errors']} | "
-                          f"{f(r['server_cpu_pct'])} | {f(r['server_rss_mb'], 1)} | {f(rr.get('p99_x_baseline'), 1)} | {f(rr.get('cpu_x_baseline'), 2)} |")
+                          f"{f(r['server_cpu_pct'])} | {f(r.get('server_cpu_us_per_req'), 1)} | {f(r['server_rss_mb'], 1)} | "
+                          f"{f(rr.get('p99_x_baseline'), 1)} | {f(rr.get('cpu_per_req_x_baseline'), 1)} |")
 
     md += ["", "## Latency at 1 connection (no queueing: the cost of one request)", "",
            "| server | route | p50 ms | p99 ms | p99.9 ms | req/s |", "| --- | --- | ---: | ---: | ---: | ---: |"]
