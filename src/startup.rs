@@ -118,11 +118,18 @@ impl Application {
         // The router (and with it every `VisitCounter` clone) is gone once serving ended: the visit writer
         // then drains its queue and stops.
         if finished.is_ok() {
-            let _ = visit_writer.await;
+            let _ = tokio::time::timeout_at(deadline.into(), visit_writer).await;
         } else {
             visit_writer.abort();
         }
-        store.close().await;
+        // Closing waits for pooled connections to come back; a stuck one must not hold the exit past the
+        // shutdown deadline (ECS would SIGKILL us anyway).
+        if tokio::time::timeout_at(deadline.into(), store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not close before the shutdown deadline; exiting anyway");
+        }
         match finished {
             Ok(result) => {
                 result.context("the server task failed")?;

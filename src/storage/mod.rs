@@ -5,6 +5,7 @@
 //! call per request costs nothing next to a database round trip.
 
 pub mod aws;
+mod detached;
 mod dynamodb;
 pub mod dynamodb_tables;
 mod paging;
@@ -18,6 +19,7 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 
+pub use detached::Detached;
 pub use dynamodb::DynamoDbStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -101,9 +103,11 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 /// PostgreSQL and DynamoDB return within their connect timeout even when the server is down: the store
 /// then answers `Unavailable` and finishes its set-up in the background (see `ready`).
 pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
-    match url {
-        DatabaseUrl::Sqlite(options) => Ok(Arc::new(SqliteStore::open(options).await?)),
-        DatabaseUrl::Postgres(settings) => Ok(Arc::new(PostgresStore::open(settings).await?)),
-        DatabaseUrl::DynamoDb(settings) => Ok(Arc::new(DynamoDbStore::open(settings).await?)),
-    }
+    let store: Arc<dyn Store> = match url {
+        DatabaseUrl::Sqlite(options) => Arc::new(SqliteStore::open(options).await?),
+        DatabaseUrl::Postgres(settings) => Arc::new(PostgresStore::open(settings).await?),
+        DatabaseUrl::DynamoDb(settings) => Arc::new(DynamoDbStore::open(settings).await?),
+    };
+    // Requests time out and clients go away; store calls must not be cancelled half-way by that.
+    Ok(Arc::new(Detached::new(store)))
 }
