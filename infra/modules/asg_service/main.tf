@@ -344,15 +344,15 @@ resource "aws_launch_template" "this" {
   }
 
   user_data = base64encode(templatefile("${path.module}/templates/user_data.sh.tftpl", {
-    environment                  = { for name, value in local.environment : name => value if value != null }
-    release_bucket               = aws_s3_bucket.releases.id
-    release_key                  = local.release_key
-    release_sha256               = var.release_sha256
-    rds_ca_bundle_path           = local.rds_ca_bundle_path
-    database_url_parameter_name  = local.secrets.DATABASE_URL
-    stop_timeout_seconds         = var.stop_timeout_seconds
-    app_port                     = var.app_port
-    cloudwatch_agent_config      = local.cloudwatch_agent_config
+    environment                 = { for name, value in local.environment : name => value if value != null }
+    release_bucket              = aws_s3_bucket.releases.id
+    release_key                 = local.release_key
+    release_sha256              = var.release_sha256
+    rds_ca_bundle_path          = local.rds_ca_bundle_path
+    database_url_parameter_name = local.secrets.DATABASE_URL
+    stop_timeout_seconds        = var.stop_timeout_seconds
+    app_port                    = var.app_port
+    cloudwatch_agent_config     = local.cloudwatch_agent_config
   }))
 
   tag_specifications {
