@@ -313,6 +313,15 @@ def served_get_root(base):
     return int(m.group(1)) if m else 0
 
 
+def visit_check_passes(delta, wrk_ok, server_200s, conns):
+    """The counter must have counted every view wrk saw succeed and every 200 the server sent (Stratus's
+    own count, from /metrics). It may exceed them only by views cut off when wrk stopped at its deadline:
+    at most one in flight per connection, already committed (the count is durable before the page is
+    written) but never answered, so neither wrk nor the server's metrics saw them end."""
+    within = lambda seen: seen is None or 0 <= delta - seen <= conns  # noqa: E731
+    return within(wrk_ok) and within(server_200s)
+
+
 def measure_point(args, server, route, kind, path, conns, seconds, csrf=None):
     pids = server.pids()
     before_visits = visit_count(server.base) if route == "GET /" and server.name != "baseline" else None
@@ -328,21 +337,51 @@ def measure_point(args, server, route, kind, path, conns, seconds, csrf=None):
     result["server_cpu_us_per_req"] = 1e6 * cpu_s / result["requests"] if result["requests"] else None
     result["server_rss_mb"] = sampler.peak / 2**20
     if before_visits is not None:
-        # Requests wrk had in flight when its time ran out are still answered (and counted) by the server,
-        # so the counter may exceed wrk's count by at most the connection count. The server's own count of
-        # 200s (from /metrics, Stratus only) must match the counter exactly.
         time.sleep(0.3)
         delta = visit_count(server.base) - before_visits
         served = served_get_root(server.base)
         served_delta = None if served is None or before_served is None else served - before_served
-        exact = served_delta is None or served_delta == delta
         result["visit_check"] = {
             "counter_delta": delta,
             "wrk_ok": result["ok"],
             "server_200s": served_delta,
-            "pass": exact and 0 <= delta - result["ok"] <= conns,
+            "pass": visit_check_passes(delta, result["ok"], served_delta, conns),
         }
     return result
+
+
+def exact_visit_check(server, threads=16, per_thread=100):
+    """A count that no deadline cuts: `threads` keep-alive clients each make exactly `per_thread` GET /
+    and read every answer. The counter must rise by exactly the number of 200s, and (Stratus) the server's
+    own count of GET / 200s too."""
+    import http.client
+
+    before_visits, before_served = visit_count(server.base), served_get_root(server.base)
+    statuses = []
+
+    def client():
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        mine = []
+        for _ in range(per_thread):
+            conn.request("GET", "/")
+            resp = conn.getresponse()
+            resp.read()
+            mine.append(resp.status)
+        conn.close()
+        statuses.extend(mine)
+
+    workers = [threading.Thread(target=client) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    time.sleep(0.2)
+    ok = sum(1 for st in statuses if st == 200)
+    delta = visit_count(server.base) - before_visits
+    served = served_get_root(server.base)
+    served_delta = None if served is None or before_served is None else served - before_served
+    return {"requests": threads * per_thread, "ok": ok, "counter_delta": delta, "server_200s": served_delta,
+            "pass": delta == ok == threads * per_thread and served_delta in (None, ok)}
 
 
 # ---------------------------------------------------------------------------------------------- phases
@@ -365,6 +404,9 @@ def bench_server(args, server, routes, results):
             log(f"{server.name:16} {route:36} c={conns:<3} {r['rps']:9.0f} req/s p50 {r['p50_ms']:7.2f} "
                 f"p99 {r['p99_ms']:7.2f} ms err {r['errors']} cpu {r['server_cpu_pct']:5.0f}% "
                 f"rss {r['server_rss_mb']:6.1f} MB" + (f" visits {'ok' if check['pass'] else 'MISMATCH'} {check}" if check else ""))
+    if server.name != "baseline":
+        entry["_exact_visit_check"] = exact = exact_visit_check(server)
+        log(f"{server.name}: exact visit check {'ok' if exact['pass'] else 'MISMATCH'} {exact}")
     entry["_idle_rss_after_mb"] = rss_bytes(server.pids()) / 2**20
 
 
