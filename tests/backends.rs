@@ -158,6 +158,21 @@ impl App {
         page.body[start..end].to_owned()
     }
 
+    /// After an outage: a new write is accepted, and every write acknowledged before it is still stored.
+    async fn assert_writes_survived(&self, token: &str, acknowledged: &[String]) {
+        let posted = self.post_board(token, "ada", "77777777").await;
+        assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
+        for id in acknowledged {
+            let found = self.get(&format!("/api/v1/submissions/{id}")).await;
+            assert_eq!(
+                found.status,
+                StatusCode::OK,
+                "acknowledged {id} lost: {}",
+                found.body
+            );
+        }
+    }
+
     async fn post_board(&self, token: &str, username: &str, number: &str) -> Reply {
         let response = self
             .client
@@ -634,17 +649,7 @@ async fn postgres_outage_answers_503_and_recovers_within_5_s_without_a_restart()
         .wait_for_health(StatusCode::OK, Duration::from_secs(5))
         .await;
     eprintln!("postgres: healthy again {took:?} after the server came back");
-    let posted = app.post_board(&token, "ada", "77777777").await;
-    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
-    for id in &acknowledged {
-        let found = app.get(&format!("/api/v1/submissions/{id}")).await;
-        assert_eq!(
-            found.status,
-            StatusCode::OK,
-            "acknowledged {id} lost: {}",
-            found.body
-        );
-    }
+    app.assert_writes_survived(&token, &acknowledged).await;
     let history = app
         .get("/api/v1/users/ada/submissions?limit=100")
         .await
@@ -742,17 +747,7 @@ async fn dynamodb_outage_answers_503_and_recovers_within_5_s_without_a_restart()
         .wait_for_health(StatusCode::OK, Duration::from_secs(5))
         .await;
     eprintln!("dynamodb: healthy again {took:?} after the endpoint came back");
-    let posted = app.post_board(&token, "ada", "77777777").await;
-    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.body);
-    for id in &acknowledged {
-        let found = app.get(&format!("/api/v1/submissions/{id}")).await;
-        assert_eq!(
-            found.status,
-            StatusCode::OK,
-            "acknowledged {id} lost: {}",
-            found.body
-        );
-    }
+    app.assert_writes_survived(&token, &acknowledged).await;
     let history = app
         .get("/api/v1/users/ada/submissions?limit=100")
         .await
