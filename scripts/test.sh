@@ -65,4 +65,7 @@ scripts/run-like-task.sh
 log "browser tests (Debian's Chromium, axe-core)"
 scripts/browser-tests.sh
 
+log "fault tests on the local production topology (PostgreSQL, 3 instances, HAProxy, nginx) and API fuzzing"
+scripts/fault-tests.sh
+
 log "all tests passed"

@@ -20,6 +20,7 @@ use std::{fmt, sync::Arc};
 use async_trait::async_trait;
 
 pub use detached::Detached;
+pub(crate) use detached::caller_is_waiting;
 pub use dynamodb::DynamoDbStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

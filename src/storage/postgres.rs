@@ -28,7 +28,7 @@ use sqlx::{
 use time::OffsetDateTime;
 
 use super::{
-    Page, Store, StoreError,
+    Page, Store, StoreError, caller_is_waiting,
     paging::SeqCursor,
     password,
     ready::{InitError, Ready, bring_up},
@@ -273,20 +273,34 @@ impl Store for PostgresStore {
     #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "postgres"))]
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
         let id = submission.id.to_string();
-        self.call("inserting a submission", |pool| async move {
-            sqlx::query(
-                "INSERT INTO submission (submission_id, username, number, created_at) \
-                 VALUES ($1::uuid, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(submission.username.as_str())
-            .bind(submission.number.as_str())
-            .bind(submission.created_at)
-            .execute(&pool)
-            .await
-            .map(drop)
-        })
-        .await
+        let written = self
+            .call("inserting a submission", |pool| async move {
+                let mut conn = pool.acquire().await?;
+                // Waiting for a connection can outlast the request (a database outage): a caller that
+                // has been answered 503 meanwhile must not have its write happen after all.
+                if !caller_is_waiting() {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO submission (submission_id, username, number, created_at) \
+                     VALUES ($1::uuid, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(submission.username.as_str())
+                .bind(submission.number.as_str())
+                .bind(submission.created_at)
+                .execute(&mut *conn)
+                .await
+                .map(|_| true)
+            })
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(StoreError::unavailable(anyhow::anyhow!(
+                "the request gave up before its submission could be written; nothing was written"
+            )))
+        }
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
