@@ -704,27 +704,31 @@ async fn postgres_service_starts_while_the_store_is_down_and_migrates_when_it_co
 
 // ---- DynamoDB --------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_outage_answers_503_and_recovers_within_5_s_without_a_restart() {
-    let table = DynamoTable::new();
-    let mut proxy = Proxy::reserve(moto_address()).await;
-    proxy.up().await;
-    let url = format!("dynamodb://{}", table.name);
-    let endpoint = format!("http://{}", proxy.address);
-    let app = spawn(&[
+/// The service on a DynamoDB table at `endpoint`, creating the table, with short connect timeouts.
+async fn spawn_on_dynamodb(table: &str, endpoint: &str) -> App {
+    let url = format!("dynamodb://{table}");
+    spawn(&[
         "--database-url",
         &url,
         "--create-tables",
         "true",
         "--aws-endpoint-url",
-        &endpoint,
+        endpoint,
         "--database-connect-timeout",
         "1s",
         // moto answers one request at a time; under a parallel test run a call may queue.
         "--database-statement-timeout",
         "9s",
     ])
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_outage_answers_503_and_recovers_within_5_s_without_a_restart() {
+    let table = DynamoTable::new();
+    let mut proxy = Proxy::reserve(moto_address()).await;
+    proxy.up().await;
+    let app = spawn_on_dynamodb(&table.name, &format!("http://{}", proxy.address)).await;
     app.wait_for_health(StatusCode::OK, Duration::from_secs(5))
         .await;
     assert_eq!(app.get("/health").await.json()["backend"], "dynamodb");
@@ -771,23 +775,8 @@ async fn dynamodb_service_starts_while_no_server_answers_and_sets_up_when_one_co
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let url = format!("dynamodb://{}", table.name);
-    let endpoint = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let app = spawn(&[
-        "--database-url",
-        &url,
-        "--create-tables",
-        "true",
-        "--aws-endpoint-url",
-        &endpoint,
-        "--database-connect-timeout",
-        "1s",
-        // moto answers one request at a time; under a parallel test run a call may queue.
-        "--database-statement-timeout",
-        "9s",
-    ])
-    .await;
+    let app = spawn_on_dynamodb(&table.name, &format!("http://127.0.0.1:{port}")).await;
     assert!(
         started.elapsed() < Duration::from_secs(8),
         "start-up waited {:?}",
