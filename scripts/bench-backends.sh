@@ -70,7 +70,7 @@ run() {
 {
     run sqlite "sqlite://$WORK/bench.db"
     run postgres "$(postgres_url)"
-    run dynamodb "dynamodb://stratus-bench" STRATUS_CREATE_TABLES=true
+    run dynamodb "sqlite://$WORK/bench-relational.db" STRATUS_BOARD_URL=dynamodb://stratus-bench STRATUS_CREATE_TABLES=true
 } >"$WORK/results.txt"
 
 awk -v seconds="$DURATION" '

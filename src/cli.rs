@@ -84,9 +84,9 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         DatabaseUrl::Postgres(postgres) => {
             storage::PostgresStore::migrate_only(postgres, MIGRATE_WAIT).await?;
         }
-        DatabaseUrl::DynamoDb(dynamodb) => {
-            storage::DynamoDbStore::migrate_only(dynamodb, MIGRATE_WAIT).await?;
-        }
+    }
+    if let Some(board) = &settings.board {
+        storage::DynamoDbStore::migrate_only(board, MIGRATE_WAIT).await?;
     }
     tracing::info!("migrations applied");
     Ok(())

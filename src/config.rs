@@ -11,7 +11,7 @@ use std::{
 
 use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// `stratus`: the submission board, visit counter and more, as one service.
 #[derive(Debug, Parser)]
@@ -63,8 +63,8 @@ pub struct SettingsArgs {
     )]
     pub listen: SocketAddr,
 
-    /// Where data lives: `sqlite://PATH` (embedded, the default), `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=..]`
-    /// or `dynamodb://TABLE`.
+    /// The relational database (users, blog, sessions, and by default the board and file metadata):
+    /// `sqlite://PATH` (embedded, the default) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=..]`.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -159,6 +159,69 @@ pub struct SettingsArgs {
     )]
     pub trusted_proxies: Vec<IpNet>,
 
+    /// Keep the board (submissions and the visit counter) in DynamoDB, as seed 000 does: `dynamodb://TABLE`.
+    /// Unset: the board lives in `DATABASE_URL`'s database.
+    #[arg(long, env = "STRATUS_BOARD_URL", global = true)]
+    pub board_url: Option<String>,
+
+    /// Where uploaded files are kept: `file://PATH` (a local directory, the default) or `s3://BUCKET/PREFIX`
+    /// (the AWS credential chain; `AWS_ENDPOINT_URL` for an S3-compatible server).
+    #[arg(
+        long,
+        env = "STRATUS_FILES_URL",
+        default_value = "file://./data/files",
+        global = true
+    )]
+    pub files_url: String,
+
+    /// Keep file metadata in DynamoDB, as seed 004 does: `dynamodb://TABLE`. Unset: in `DATABASE_URL`'s database.
+    #[arg(long, env = "STRATUS_FILE_METADATA_URL", global = true)]
+    pub file_metadata_url: Option<String>,
+
+    /// Server-side encryption of S3 objects: `AES256` (SSE-S3, the default) or `aws:kms` (SSE-KMS).
+    #[arg(long, env = "STRATUS_S3_SSE", default_value = "AES256", value_parser = parse_sse_mode, global = true)]
+    pub s3_sse: SseMode,
+
+    /// The KMS key for `STRATUS_S3_SSE=aws:kms` (id, ARN or alias); unset: the bucket's default key.
+    #[arg(long, env = "STRATUS_S3_SSE_KMS_KEY_ID", global = true)]
+    pub s3_sse_kms_key_id: Option<String>,
+
+    /// The largest upload accepted, in bytes; larger ones are refused with 413.
+    #[arg(long, env = "STRATUS_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_upload_bytes: u64,
+
+    /// The admin account's user name.
+    #[arg(
+        long,
+        env = "STRATUS_ADMIN_USERNAME",
+        default_value = "admin",
+        global = true
+    )]
+    pub admin_username: String,
+
+    /// The admin password's argon2id hash (a PHC string from `stratus hash-password`). Unset (and no
+    /// `_FILE`): no admin; nobody can sign in, and uploads and user creation are open.
+    #[arg(long, env = "STRATUS_ADMIN_PASSWORD_HASH", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub admin_password_hash: Option<SecretString>,
+
+    /// A file holding the admin password's argon2id hash.
+    #[arg(long, env = "STRATUS_ADMIN_PASSWORD_HASH_FILE", global = true)]
+    pub admin_password_hash_file: Option<PathBuf>,
+
+    /// The hex SHA-256 of the API's bearer token (`Authorization: Bearer TOKEN` on writes when an admin
+    /// is configured); the token itself is never configured.
+    #[arg(
+        long,
+        env = "STRATUS_API_TOKEN_SHA256",
+        hide_env_values = true,
+        global = true
+    )]
+    pub api_token_sha256: Option<String>,
+
+    /// How long an admin session lasts after sign-in.
+    #[arg(long, env = "STRATUS_SESSION_TTL", default_value = "12h", value_parser = parse_duration, global = true)]
+    pub session_ttl: Duration,
+
     /// Where the instance name comes from: `auto` (ECS task metadata when on ECS, IMDSv2 on EC2, else the
     /// hostname) or `hostname` (never ask a metadata service).
     #[arg(long, env = "STRATUS_INSTANCE_METADATA", value_enum, default_value_t = InstanceMetadata::Auto, global = true)]
@@ -197,8 +260,14 @@ pub enum InstanceMetadata {
 pub struct Settings {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// Which store.
+    /// The relational database.
     pub database: DatabaseUrl,
+    /// The board in DynamoDB (`STRATUS_BOARD_URL`); `None`: in the relational database.
+    pub board: Option<DynamoDbSettings>,
+    /// Uploaded files and their metadata.
+    pub files: FilesSettings,
+    /// The admin account and API token.
+    pub admin: AdminSettings,
     /// Logging.
     pub log: LogSettings,
     /// HTTP serving.
@@ -207,6 +276,93 @@ pub struct Settings {
     pub lifecycle: LifecycleSettings,
     /// Instance identity lookup.
     pub instance: InstanceSettings,
+}
+
+impl Settings {
+    /// How much longer than the request timeout a request may take when its write is already under way
+    /// (see `storage::with_deadline`): the database's statement timeout.
+    pub fn write_grace(&self) -> Duration {
+        match &self.database {
+            DatabaseUrl::Postgres(settings) => settings.statement_timeout,
+            DatabaseUrl::Sqlite(settings) => settings.statement_timeout,
+        }
+        .max(
+            self.board
+                .as_ref()
+                .map_or(Duration::ZERO, |b| b.aws.call_timeout),
+        )
+    }
+}
+
+/// Uploaded files: where the bytes go, where their metadata goes.
+#[derive(Debug, Clone)]
+pub struct FilesSettings {
+    /// `STRATUS_FILES_URL`.
+    pub objects: ObjectStoreUrl,
+    /// Server-side encryption for S3.
+    pub sse: S3Sse,
+    /// File metadata in DynamoDB (`STRATUS_FILE_METADATA_URL`); `None`: in the relational database.
+    pub metadata: Option<DynamoDbSettings>,
+    /// `STRATUS_MAX_UPLOAD_BYTES`.
+    pub max_upload_bytes: u64,
+    /// AWS client settings for S3.
+    pub aws: AwsSettings,
+}
+
+/// Where uploaded files' bytes are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectStoreUrl {
+    /// A local directory.
+    File(PathBuf),
+    /// An S3 bucket, keys under `prefix` (empty, or ending without `/`).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key prefix, without leading or trailing `/`.
+        prefix: String,
+    },
+}
+
+/// S3 server-side encryption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Sse {
+    /// SSE-S3 (`AES256`).
+    S3,
+    /// SSE-KMS (`aws:kms`), with the key, or the bucket's default key when `None`.
+    Kms {
+        /// `STRATUS_S3_SSE_KMS_KEY_ID`.
+        key_id: Option<String>,
+    },
+}
+
+/// `STRATUS_S3_SSE` as given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SseMode {
+    /// `AES256`.
+    Aes256,
+    /// `aws:kms`.
+    Kms,
+}
+
+fn parse_sse_mode(raw: &str) -> Result<SseMode, String> {
+    match raw {
+        "AES256" => Ok(SseMode::Aes256),
+        "aws:kms" => Ok(SseMode::Kms),
+        other => Err(format!("`{other}` is not AES256 or aws:kms")),
+    }
+}
+
+/// The admin account. `Debug` shows no secret.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// `STRATUS_ADMIN_USERNAME`.
+    pub username: String,
+    /// The argon2id PHC string (checked to parse as one); `None`: no admin is configured.
+    pub password_hash: Option<SecretString>,
+    /// SHA-256 of the API bearer token.
+    pub api_token_sha256: Option<[u8; 32]>,
+    /// `STRATUS_SESSION_TTL`.
+    pub session_ttl: Duration,
 }
 
 /// Logging settings.
@@ -249,15 +405,13 @@ pub struct InstanceSettings {
     pub ecs_metadata_uri: Option<String>,
 }
 
-/// The store `DATABASE_URL` names.
+/// The relational database `DATABASE_URL` names.
 #[derive(Debug, Clone)]
 pub enum DatabaseUrl {
     /// `sqlite://PATH`.
     Sqlite(SqliteSettings),
     /// `postgres://...`.
     Postgres(PostgresSettings),
-    /// `dynamodb://TABLE`.
-    DynamoDb(DynamoDbSettings),
 }
 
 /// PostgreSQL settings. `Debug` shows no password: the URL is kept without it.
@@ -311,10 +465,10 @@ pub enum PasswordSource {
     SecretsManager(String),
 }
 
-/// DynamoDB settings.
+/// DynamoDB settings (the board's table, or the file metadata table).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DynamoDbSettings {
-    /// The submissions table.
+    /// The table.
     pub table: String,
     /// `STRATUS_CREATE_TABLES`.
     pub create_tables: bool,
@@ -342,6 +496,8 @@ pub struct SqliteSettings {
     pub path: PathBuf,
     /// Read connections.
     pub read_connections: u32,
+    /// The longest one call may take (`DATABASE_STATEMENT_TIMEOUT`).
+    pub statement_timeout: Duration,
 }
 
 /// A setting is wrong; `Display` says which and why.
@@ -382,6 +538,14 @@ impl SettingsArgs {
         Ok(Settings {
             listen: self.listen,
             database: self.database()?,
+            board: self
+                .board_url
+                .as_deref()
+                .filter(|url| !url.is_empty())
+                .map(|url| self.dynamodb("STRATUS_BOARD_URL", url))
+                .transpose()?,
+            files: self.files()?,
+            admin: self.admin()?,
             log: LogSettings {
                 format: self.log_format,
                 filter: self.log_filter.clone(),
@@ -423,13 +587,12 @@ impl SettingsArgs {
                 message: format!("{} is not a readable file", path.display()),
             });
         }
-        let aws = AwsSettings {
-            region: self.aws_region.clone().filter(|r| !r.is_empty()),
-            endpoint_url: self.aws_endpoint_url.clone().filter(|u| !u.is_empty()),
-            connect_timeout: self.database_connect_timeout,
-            call_timeout: self.database_statement_timeout,
-        };
-        let url = parse_database_url(&self.database_url, self.database_pool_size)?;
+        let aws = self.aws();
+        let url = parse_database_url(
+            &self.database_url,
+            self.database_pool_size,
+            self.database_statement_timeout,
+        )?;
         let mut sources: Vec<(&'static str, PasswordSource)> = Vec::new();
         if let Some(password) = &self.database_password {
             sources.push((
@@ -453,14 +616,6 @@ impl SettingsArgs {
             ParsedUrl::Sqlite(settings) => {
                 refuse_password_sources(&sources, "sqlite")?;
                 Ok(DatabaseUrl::Sqlite(settings))
-            }
-            ParsedUrl::DynamoDb { table } => {
-                refuse_password_sources(&sources, "dynamodb")?;
-                Ok(DatabaseUrl::DynamoDb(DynamoDbSettings {
-                    table,
-                    create_tables: self.create_tables,
-                    aws,
-                }))
             }
             ParsedUrl::Postgres {
                 url,
@@ -499,6 +654,159 @@ impl SettingsArgs {
         }
     }
 
+    /// How AWS clients are built (DynamoDB, S3, SSM, Secrets Manager).
+    fn aws(&self) -> AwsSettings {
+        AwsSettings {
+            region: self.aws_region.clone().filter(|r| !r.is_empty()),
+            endpoint_url: self.aws_endpoint_url.clone().filter(|u| !u.is_empty()),
+            connect_timeout: self.database_connect_timeout,
+            call_timeout: self.database_statement_timeout,
+        }
+    }
+
+    /// A `dynamodb://TABLE` setting.
+    fn dynamodb(&self, name: &'static str, raw: &str) -> Result<DynamoDbSettings, ConfigError> {
+        Ok(DynamoDbSettings {
+            table: parse_dynamodb_url(raw)
+                .map_err(|message| ConfigError::Invalid { name, message })?,
+            create_tables: self.create_tables,
+            aws: self.aws(),
+        })
+    }
+
+    fn files(&self) -> Result<FilesSettings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            name: "STRATUS_FILES_URL",
+            message,
+        };
+        let objects = if let Some(path) = self.files_url.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(invalid(
+                    "file:// needs a directory, e.g. file://./data/files".into(),
+                ));
+            }
+            ObjectStoreUrl::File(PathBuf::from(path))
+        } else if let Some(rest) = self.files_url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            // S3's rules for bucket names (the common subset: no dots, which break virtual-hosted TLS).
+            let valid_bucket = (3..=63).contains(&bucket.len())
+                && bucket
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !bucket.starts_with('-')
+                && !bucket.ends_with('-');
+            if !valid_bucket {
+                return Err(invalid(format!(
+                    "`{bucket}` is not an S3 bucket name (3 to 63 of a-z, 0-9 and `-`); expected s3://BUCKET/PREFIX"
+                )));
+            }
+            let prefix = prefix.trim_matches('/');
+            if prefix.split('/').any(|part| part == "." || part == "..")
+                || prefix.contains("//")
+                || prefix.chars().any(char::is_control)
+            {
+                return Err(invalid(format!("`{prefix}` is not a usable key prefix")));
+            }
+            ObjectStoreUrl::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.to_owned(),
+            }
+        } else {
+            return Err(invalid(
+                "expected file://DIRECTORY or s3://BUCKET/PREFIX".into(),
+            ));
+        };
+        let sse = match (self.s3_sse, &self.s3_sse_kms_key_id) {
+            (SseMode::Aes256, Some(_)) => {
+                return Err(ConfigError::Inconsistent(
+                    "STRATUS_S3_SSE_KMS_KEY_ID is set, but STRATUS_S3_SSE is AES256: set STRATUS_S3_SSE=aws:kms to use the key.".into(),
+                ));
+            }
+            (SseMode::Aes256, None) => S3Sse::S3,
+            (SseMode::Kms, key) => S3Sse::Kms {
+                key_id: key.clone().filter(|k| !k.is_empty()),
+            },
+        };
+        Ok(FilesSettings {
+            objects,
+            sse,
+            metadata: self
+                .file_metadata_url
+                .as_deref()
+                .filter(|url| !url.is_empty())
+                .map(|url| self.dynamodb("STRATUS_FILE_METADATA_URL", url))
+                .transpose()?,
+            max_upload_bytes: self.max_upload_bytes,
+            aws: self.aws(),
+        })
+    }
+
+    fn admin(&self) -> Result<AdminSettings, ConfigError> {
+        let username = self.admin_username.trim();
+        if username.is_empty()
+            || username.chars().count() > 64
+            || username.chars().any(char::is_control)
+        {
+            return Err(ConfigError::Invalid {
+                name: "STRATUS_ADMIN_USERNAME",
+                message: "must be 1 to 64 characters, none of them control characters".into(),
+            });
+        }
+        let hash = match (&self.admin_password_hash, &self.admin_password_hash_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Inconsistent(
+                    "set STRATUS_ADMIN_PASSWORD_HASH or STRATUS_ADMIN_PASSWORD_HASH_FILE, not both."
+                        .into(),
+                ));
+            }
+            (Some(hash), None) => Some(("STRATUS_ADMIN_PASSWORD_HASH", hash.clone())),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Invalid {
+                    name: "STRATUS_ADMIN_PASSWORD_HASH_FILE",
+                    message: format!("could not read {}: {err}", path.display()),
+                })?;
+                Some((
+                    "STRATUS_ADMIN_PASSWORD_HASH_FILE",
+                    SecretString::from(text.trim().to_owned()),
+                ))
+            }
+            (None, None) => None,
+        };
+        if let Some((name, hash)) = &hash {
+            check_argon2id(hash.expose_secret())
+                .map_err(|message| ConfigError::Invalid { name, message })?;
+        }
+        let api_token_sha256 = self
+            .api_token_sha256
+            .as_deref()
+            .map(str::trim)
+            .filter(|hex| !hex.is_empty())
+            .map(|hex| {
+                parse_sha256_hex(hex).ok_or_else(|| ConfigError::Invalid {
+                    name: "STRATUS_API_TOKEN_SHA256",
+                    message: "expected 64 hexadecimal digits (the SHA-256 of the token, e.g. from `stratus hash-token`)".into(),
+                })
+            })
+            .transpose()?;
+        if api_token_sha256.is_some() && hash.is_none() {
+            return Err(ConfigError::Inconsistent(
+                "STRATUS_API_TOKEN_SHA256 is set but no admin is: writes are open to everyone without an admin, so the token would protect nothing. Set STRATUS_ADMIN_PASSWORD_HASH too.".into(),
+            ));
+        }
+        if self.session_ttl < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                name: "STRATUS_SESSION_TTL",
+                message: "must be at least 1s".into(),
+            });
+        }
+        Ok(AdminSettings {
+            username: username.to_owned(),
+            password_hash: hash.map(|(_, hash)| hash),
+            api_token_sha256,
+            session_ttl: self.session_ttl,
+        })
+    }
+
     /// The URL `stratus healthcheck` checks when none is given: `/health/live` on the listen port, on
     /// loopback when listening on every address.
     pub fn default_healthcheck_url(&self) -> String {
@@ -533,15 +841,61 @@ enum ParsedUrl {
         url: String,
         password: Option<SecretString>,
     },
-    DynamoDb {
-        table: String,
-    },
 }
 
-fn parse_database_url(raw: &str, pool_size: u32) -> Result<ParsedUrl, ConfigError> {
+/// Checks that `hash` is an argon2id PHC string (`$argon2id$v=19$m=...,t=...,p=...$SALT$HASH`).
+fn check_argon2id(hash: &str) -> Result<(), String> {
+    let parsed = argon2::PasswordHash::new(hash).map_err(|err| {
+        format!("not a password hash in PHC format ({err}); make one with `stratus hash-password`")
+    })?;
+    if parsed.algorithm.as_str() != "argon2id" || parsed.hash.is_none() {
+        return Err(format!(
+            "an argon2id hash is expected, not {}; make one with `stratus hash-password`",
+            parsed.algorithm
+        ));
+    }
+    Ok(())
+}
+
+fn parse_sha256_hex(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// `dynamodb://TABLE` -> the table name.
+fn parse_dynamodb_url(raw: &str) -> Result<String, String> {
+    let table = raw
+        .strip_prefix("dynamodb://")
+        .ok_or_else(|| format!("expected dynamodb://TABLE, not `{raw}`"))?;
+    // DynamoDB's own rule for table names.
+    let valid = (3..=255).contains(&table.len())
+        && table
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !valid {
+        return Err(format!(
+            "`{table}` is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.`); expected dynamodb://TABLE"
+        ));
+    }
+    Ok(table.to_owned())
+}
+
+fn parse_database_url(
+    raw: &str,
+    pool_size: u32,
+    statement_timeout: Duration,
+) -> Result<ParsedUrl, ConfigError> {
     let (scheme, rest) = raw.split_once(':').ok_or_else(|| {
         ConfigError::DatabaseUrl(
-            "expected a URL such as sqlite://data/stratus.db, postgres://user@host/db or dynamodb://table".into(),
+            "expected a URL such as sqlite://data/stratus.db or postgres://user@host/db".into(),
         )
     })?;
     match scheme {
@@ -556,27 +910,15 @@ fn parse_database_url(raw: &str, pool_size: u32) -> Result<ParsedUrl, ConfigErro
             Ok(ParsedUrl::Sqlite(SqliteSettings {
                 path: PathBuf::from(path),
                 read_connections: pool_size,
+                statement_timeout,
             }))
         }
         "postgres" | "postgresql" => parse_postgres_url(raw),
-        "dynamodb" => {
-            let table = rest.strip_prefix("//").unwrap_or(rest);
-            // DynamoDB's own rule for table names.
-            let valid = (3..=255).contains(&table.len())
-                && table
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-            if !valid {
-                return Err(ConfigError::DatabaseUrl(format!(
-                    "`{table}` is not a DynamoDB table name (3 to 255 of a-z, A-Z, 0-9, `_`, `-`, `.`); expected dynamodb://TABLE"
-                )));
-            }
-            Ok(ParsedUrl::DynamoDb {
-                table: table.to_owned(),
-            })
-        }
+        "dynamodb" => Err(ConfigError::DatabaseUrl(
+            "DATABASE_URL is the relational database (users, the blog, sessions) and must be sqlite:// or postgres://; to keep the board in DynamoDB, set STRATUS_BOARD_URL=dynamodb://TABLE".into(),
+        )),
         other => Err(ConfigError::DatabaseUrl(format!(
-            "unsupported scheme `{other}`; supported: sqlite://PATH, postgres://USER@HOST/DB, dynamodb://TABLE"
+            "unsupported scheme `{other}`; supported: sqlite://PATH, postgres://USER@HOST/DB"
         ))),
     }
 }
@@ -632,7 +974,7 @@ fn parse_secret(raw: &str) -> Result<SecretString, String> {
     }
 }
 
-/// Parses a duration: plain seconds (`25`), or a number with `ms`, `s` or `m` (`250ms`, `25s`, `1m`).
+/// Parses a duration: plain seconds (`25`), or a number with `ms`, `s`, `m` or `h` (`250ms`, `25s`, `1m`, `12h`).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw
@@ -646,9 +988,10 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "" | "s" => value,
         "ms" => value / 1000.0,
         "m" => value * 60.0,
+        "h" => value * 3600.0,
         other => {
             return Err(format!(
-                "unknown unit `{other}` in `{raw}` (use ms, s or m)"
+                "unknown unit `{other}` in `{raw}` (use ms, s, m or h)"
             ));
         }
     };
@@ -689,18 +1032,19 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert!(parse_duration("5d").is_err());
     }
 
     #[test]
     fn sqlite_urls_name_a_file() {
         assert!(matches!(
-            parse_database_url("sqlite://data/stratus.db", 4),
-            Ok(ParsedUrl::Sqlite(SqliteSettings { path, read_connections: 4 })) if path == std::path::Path::new("data/stratus.db")
+            parse_database_url("sqlite://data/stratus.db", 4, Duration::from_secs(5)),
+            Ok(ParsedUrl::Sqlite(SqliteSettings { path, read_connections: 4, .. })) if path == std::path::Path::new("data/stratus.db")
         ));
-        assert!(parse_database_url("sqlite::memory:", 4).is_err());
-        assert!(parse_database_url("mysql://x", 4).is_err());
-        assert!(parse_database_url("nonsense", 4).is_err());
+        assert!(parse_database_url("sqlite::memory:", 4, Duration::from_secs(5)).is_err());
+        assert!(parse_database_url("mysql://x", 4, Duration::from_secs(5)).is_err());
+        assert!(parse_database_url("nonsense", 4, Duration::from_secs(5)).is_err());
     }
 
     fn settings(args: &[&str]) -> Result<Settings, ConfigError> {
@@ -794,7 +1138,7 @@ mod tests {
     fn a_password_for_a_store_without_one_is_refused() {
         let err = settings(&[
             "--database-url",
-            "dynamodb://board",
+            "sqlite://data/x.db",
             "--database-password",
             "x",
         ])
@@ -805,23 +1149,123 @@ mod tests {
     }
 
     #[test]
-    fn dynamodb_urls_name_a_table() {
-        let Ok(DatabaseUrl::DynamoDb(dynamo)) = settings(&[
-            "--database-url",
+    fn the_board_may_live_in_dynamodb_but_the_relational_database_may_not() {
+        let Ok(Some(board)) = settings(&[
+            "--board-url",
             "dynamodb://stratus-prod.submissions",
             "--create-tables",
             "true",
             "--aws-region",
             "eu-west-1",
         ])
-        .map(|s| s.database) else {
-            panic!("a dynamodb URL must parse");
+        .map(|s| s.board) else {
+            panic!("a dynamodb board URL must parse");
         };
-        assert_eq!(dynamo.table, "stratus-prod.submissions");
-        assert!(dynamo.create_tables);
-        assert_eq!(dynamo.aws.region.as_deref(), Some("eu-west-1"));
-        assert!(settings(&["--database-url", "dynamodb://x"]).is_err());
-        assert!(settings(&["--database-url", "dynamodb://a/b"]).is_err());
+        assert_eq!(board.table, "stratus-prod.submissions");
+        assert!(board.create_tables);
+        assert_eq!(board.aws.region.as_deref(), Some("eu-west-1"));
+        assert!(settings(&["--board-url", "dynamodb://x"]).is_err());
+        assert!(settings(&["--board-url", "dynamodb://a/b"]).is_err());
+        assert!(settings(&["--board-url", "postgres://x@y/z"]).is_err());
+        let err = settings(&["--database-url", "dynamodb://board"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("STRATUS_BOARD_URL=dynamodb://TABLE"), "{err}");
+    }
+
+    #[test]
+    fn files_go_to_a_directory_or_a_bucket() {
+        let Ok(files) = settings(&[]).map(|s| s.files) else {
+            panic!("the defaults must parse");
+        };
+        assert_eq!(
+            files.objects,
+            ObjectStoreUrl::File(PathBuf::from("./data/files"))
+        );
+        assert_eq!(files.sse, S3Sse::S3);
+        assert_eq!(files.metadata, None);
+        assert_eq!(files.max_upload_bytes, 100 * 1024 * 1024);
+        let Ok(files) = settings(&[
+            "--files-url",
+            "s3://stratus-files/uploads/",
+            "--s3-sse",
+            "aws:kms",
+            "--s3-sse-kms-key-id",
+            "alias/stratus",
+            "--file-metadata-url",
+            "dynamodb://stratus-files",
+        ])
+        .map(|s| s.files) else {
+            panic!("an s3 URL must parse");
+        };
+        assert_eq!(
+            files.objects,
+            ObjectStoreUrl::S3 {
+                bucket: "stratus-files".into(),
+                prefix: "uploads".into()
+            }
+        );
+        assert_eq!(
+            files.sse,
+            S3Sse::Kms {
+                key_id: Some("alias/stratus".into())
+            }
+        );
+        assert_eq!(
+            files.metadata.map(|m| m.table).as_deref(),
+            Some("stratus-files")
+        );
+        for bad in [
+            ["--files-url", "s3://Bad_Bucket/x"],
+            ["--files-url", "s3://ok-bucket/../x"],
+            ["--files-url", "ftp://x"],
+            ["--files-url", "file://"],
+            ["--s3-sse", "rot13"],
+            ["--s3-sse-kms-key-id", "k"],
+            ["--max-upload-bytes", "0"],
+            ["--file-metadata-url", "sqlite://x"],
+        ] {
+            assert!(settings(&bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn the_admin_hash_must_be_argon2id_and_the_token_a_sha256() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3o8pnoqFGWZPVBa/p3VnVwvvMkJNDl7pvBpKnCC6ZV4";
+        let token = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let Ok(admin) = settings(&[
+            "--admin-password-hash",
+            hash,
+            "--api-token-sha256",
+            token,
+            "--session-ttl",
+            "30m",
+        ])
+        .map(|s| s.admin) else {
+            panic!("a valid hash and token must parse");
+        };
+        assert_eq!(admin.username, "admin");
+        assert!(admin.password_hash.is_some());
+        assert_eq!(admin.api_token_sha256.map(|t| t[0]), Some(0x9f));
+        assert_eq!(admin.session_ttl, Duration::from_secs(1800));
+        assert!(settings(&["--admin-password-hash", "hunter2"]).is_err());
+        assert!(
+            settings(&[
+                "--admin-password-hash",
+                "$argon2i$v=19$m=16,t=2,p=1$c29tZXNhbHQ$6sPd4rJyT5K5tRlJ+1v0ZQ"
+            ])
+            .is_err(),
+            "argon2i is not argon2id"
+        );
+        assert!(settings(&["--admin-password-hash", hash, "--api-token-sha256", "abc"]).is_err());
+        assert!(
+            settings(&["--api-token-sha256", token]).is_err(),
+            "a token without an admin"
+        );
+        assert!(settings(&["--admin-username", " "]).is_err());
+        let none = settings(&[]).map(|s| s.admin.password_hash.is_none());
+        assert!(matches!(none, Ok(true)));
     }
 
     #[test]
@@ -849,6 +1293,17 @@ mod tests {
             "DATABASE_PASSWORD_SSM_PARAMETER",
             "DATABASE_SECRET_ARN",
             "DATABASE_POOL_SIZE",
+            "STRATUS_BOARD_URL",
+            "STRATUS_FILES_URL",
+            "STRATUS_FILE_METADATA_URL",
+            "STRATUS_S3_SSE",
+            "STRATUS_S3_SSE_KMS_KEY_ID",
+            "STRATUS_MAX_UPLOAD_BYTES",
+            "STRATUS_ADMIN_USERNAME",
+            "STRATUS_ADMIN_PASSWORD_HASH",
+            "STRATUS_ADMIN_PASSWORD_HASH_FILE",
+            "STRATUS_API_TOKEN_SHA256",
+            "STRATUS_SESSION_TTL",
             "DATABASE_CONNECT_TIMEOUT",
             "DATABASE_STATEMENT_TIMEOUT",
             "PGSSLROOTCERT",

@@ -11,7 +11,7 @@ use crate::{
     instance::Instance,
     lifecycle::Lifecycle,
     server,
-    storage::{self, Store, VisitCounter},
+    storage::{self, Storage, VisitCounter},
     telemetry,
 };
 
@@ -21,7 +21,7 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     state: AppState,
-    store: Arc<dyn Store>,
+    storage: Storage,
     visit_writer: JoinHandle<()>,
     settings: Settings,
 }
@@ -30,7 +30,8 @@ impl Application {
     /// Opens the store (migrating it), binds the listener, starts background work.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let store = storage::open(&settings.database).await?;
+        let storage = storage::open(&settings.database, settings.board.as_ref()).await?;
+        let store = Arc::clone(&storage.board);
         let (visits, visit_writer) = VisitCounter::spawn(Arc::clone(&store));
         let instance = Instance::from_hostname();
         instance.spawn_lookup(&settings.instance);
@@ -42,8 +43,9 @@ impl Application {
             .context("could not read the bound address")?;
         let state = AppState {
             store: Arc::clone(&store),
+            sql: storage.sql.clone(),
             visits,
-            readiness: Arc::new(Readiness::new(Arc::clone(&store))),
+            readiness: Arc::new(Readiness::new(storage.all())),
             lifecycle: Lifecycle::new(),
             instance,
             proxies: settings.http.trusted_proxies.clone().into(),
@@ -52,6 +54,7 @@ impl Application {
         tracing::info!(
             %address,
             backend = store.backend(),
+            database = storage.sql.backend(),
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
             version = env!("CARGO_PKG_VERSION"),
             "listening"
@@ -60,7 +63,7 @@ impl Application {
             listener,
             address,
             state,
-            store,
+            storage,
             visit_writer,
             settings,
         })
@@ -81,7 +84,7 @@ impl Application {
         let Self {
             listener,
             state,
-            store,
+            storage,
             visit_writer,
             settings,
             ..
@@ -89,6 +92,7 @@ impl Application {
         let lifecycle = state.lifecycle.clone();
         let limits = Limits {
             request_timeout: settings.http.request_timeout,
+            write_grace: settings.write_grace(),
             max_concurrent_requests: settings.http.max_concurrent_requests,
         };
         let app = router(state, limits);
@@ -124,7 +128,7 @@ impl Application {
         }
         // Closing waits for pooled connections to come back; a stuck one must not hold the exit past the
         // shutdown deadline (ECS would SIGKILL us anyway).
-        if tokio::time::timeout_at(deadline.into(), store.close())
+        if tokio::time::timeout_at(deadline.into(), storage.close())
             .await
             .is_err()
         {

@@ -708,7 +708,7 @@ async fn postgres_service_starts_while_the_store_is_down_and_migrates_when_it_co
 async fn spawn_on_dynamodb(table: &str, endpoint: &str) -> App {
     let url = format!("dynamodb://{table}");
     spawn(&[
-        "--database-url",
+        "--board-url",
         &url,
         "--create-tables",
         "true",
@@ -843,7 +843,7 @@ async fn a_table_with_other_keys_stops_start_up_saying_what_was_expected_and_fou
         .expect("moto creates the table");
     let url = format!("dynamodb://{}", table.name);
     // Even with STRATUS_CREATE_TABLES=true: an existing table is never changed.
-    let err = build(&["--database-url", &url, "--create-tables", "true"])
+    let err = build(&["--board-url", &url, "--create-tables", "true"])
         .await
         .err()
         .map(|err| format!("{err:#}"))
@@ -864,7 +864,7 @@ async fn a_table_with_other_keys_stops_start_up_saying_what_was_expected_and_fou
     // A missing table is not created unless asked.
     let missing = DynamoTable::new();
     let url = format!("dynamodb://{}", missing.name);
-    let err = build(&["--database-url", &url])
+    let err = build(&["--board-url", &url])
         .await
         .err()
         .map(|err| format!("{err:#}"))

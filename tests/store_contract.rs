@@ -47,15 +47,16 @@ enum Fixture {
 }
 
 async fn open(backend: Backend) -> (Arc<dyn Store>, Fixture) {
-    let (url, extra, fixture) = match backend {
+    let (flag, url, extra, fixture) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("stratus.db").display());
-            (url, vec![], Fixture::Sqlite(dir))
+            ("--database-url", url, vec![], Fixture::Sqlite(dir))
         }
         Backend::Postgres => {
             let db = PgDatabase::create().await;
             (
+                "--database-url",
                 db.url("sslmode=require"),
                 vec!["--database-pool-size", "16"],
                 Fixture::Postgres(db),
@@ -64,6 +65,7 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Fixture) {
         Backend::DynamoDb => {
             let table = DynamoTable::new();
             (
+                "--board-url",
                 format!("dynamodb://{}", table.name),
                 vec!["--create-tables", "true"],
                 Fixture::DynamoDb(table),
@@ -73,7 +75,7 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Fixture) {
     // Generous deadlines: these tests check behaviour, not latency, and moto answers one request at a time,
     // so under a parallel test run a call may queue for seconds.
     let mut args = vec![
-        "--database-url",
+        flag,
         url.as_str(),
         "--database-connect-timeout",
         "30s",
@@ -84,9 +86,10 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Fixture) {
     ];
     args.extend(extra);
     let settings = settings(&args);
-    let store = storage::open(&settings.database)
+    let store = storage::open(&settings.database, settings.board.as_ref())
         .await
-        .unwrap_or_else(|err| panic!("{backend:?} store opens: {err:#}"));
+        .unwrap_or_else(|err| panic!("{backend:?} store opens: {err:#}"))
+        .board;
     store
         .ping()
         .await

@@ -29,20 +29,20 @@ const CACHE_FOR: Duration = Duration::from_secs(1);
 /// The cached deep check.
 #[derive(Debug)]
 pub struct Readiness {
-    store: Arc<dyn Store>,
+    stores: Vec<Arc<dyn Store>>,
     last: Mutex<Option<(Instant, bool)>>,
 }
 
 impl Readiness {
-    /// A readiness check of `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// A readiness check of every store the service needs.
+    pub fn new(stores: Vec<Arc<dyn Store>>) -> Self {
         Self {
-            store,
+            stores,
             last: Mutex::new(None),
         }
     }
 
-    /// Whether the store answered within the deadline (at most [`CACHE_FOR`] ago).
+    /// Whether every store answered within the deadline (at most [`CACHE_FOR`] ago).
     pub async fn store_is_up(&self) -> bool {
         // Holding the lock across the check makes concurrent callers wait for one answer.
         let mut last = self.last.lock().await;
@@ -51,17 +51,23 @@ impl Readiness {
         {
             return up;
         }
-        let up = match tokio::time::timeout(CHECK_DEADLINE, self.store.ping()).await {
-            Ok(Ok(())) => true,
-            Ok(Err(err)) => {
-                tracing::warn!(error.message = %err, error.cause_chain = ?err, "readiness: store check failed");
-                false
+        let checks = self.stores.iter().map(|store| async move {
+            match tokio::time::timeout(CHECK_DEADLINE, store.ping()).await {
+                Ok(Ok(())) => true,
+                Ok(Err(err)) => {
+                    tracing::warn!(store = store.backend(), error.message = %err, error.cause_chain = ?err, "readiness: store check failed");
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!(store = store.backend(), "readiness: store did not answer within 1 s");
+                    false
+                }
             }
-            Err(_) => {
-                tracing::warn!("readiness: store did not answer within 1 s");
-                false
-            }
-        };
+        });
+        let up = futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .all(|up| up);
         *last = Some((Instant::now(), up));
         up
     }

@@ -17,7 +17,7 @@ use axum::{
     error_handling::HandleErrorLayer,
     extract::State,
     http::{HeaderValue, header},
-    middleware::{from_fn, from_fn_with_state},
+    middleware::{Next, from_fn, from_fn_with_state},
     response::IntoResponse,
     routing::get,
 };
@@ -34,14 +34,16 @@ pub use health::Readiness;
 use crate::{
     instance::Instance,
     lifecycle::Lifecycle,
-    storage::{Store, VisitCounter},
+    storage::{SqlDb, Store, VisitCounter, with_deadline},
 };
 
 /// What handlers share. Cheap to clone: everything is behind an `Arc` or is a handle.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The configured store.
+    /// The board's store.
     pub store: Arc<dyn Store>,
+    /// The relational database (users, blog, sessions, file metadata).
+    pub sql: SqlDb,
     /// Batched visit counting.
     pub visits: VisitCounter,
     /// The cached deep health check.
@@ -61,6 +63,9 @@ pub struct AppState {
 pub struct Limits {
     /// Per-request deadline.
     pub request_timeout: Duration,
+    /// How much longer a request whose write is already under way may take, to answer with the write's
+    /// real outcome (the store's statement timeout).
+    pub write_grace: Duration,
     /// Requests at once before shedding.
     pub max_concurrent_requests: usize,
 }
@@ -76,7 +81,15 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(
             Semaphore::new(limits.max_concurrent_requests),
         )))
-        .timeout(limits.request_timeout);
+        // The outer timeout is a backstop: store calls answer by the request's deadline themselves, except
+        // a write already under way, whose real outcome is worth `write_grace` more (storage::detached).
+        .timeout(limits.request_timeout + limits.write_grace)
+        .layer(from_fn(
+            move |request: axum::extract::Request, next: Next| {
+                let deadline = tokio::time::Instant::now() + limits.request_timeout;
+                with_deadline(deadline, next.run(request))
+            },
+        ));
 
     let work = Router::new()
         .route("/", get(board::show_board).post(board::submit_from_form))

@@ -1,4 +1,4 @@
-//! Store calls that a caller's cancellation cannot cut in half.
+//! Store calls that a caller's cancellation cannot cut in half, and writes whose answer is never a lie.
 //!
 //! A request that times out (or whose client goes away) drops its future. If that future was inside a
 //! store call, the call is cancelled wherever it was: sqlx 0.8's pool is not cancel-safe while acquiring
@@ -7,14 +7,25 @@
 //! may stop waiting, the call itself finishes (each store bounds its calls with its own deadline, so these
 //! tasks cannot pile up).
 //!
-//! A write whose caller has already given up (and so was answered 503) should not happen at all, or the
-//! client's 503 would be a lie. The call knows through [`caller_is_waiting`]: a store checks it once it has
-//! its connection, just before the statement that writes.
+//! A write must not be answered 503 and be made anyway. Each detached call shares a small state machine
+//! with its caller:
+//!
+//! - the store calls [`claim_write`] once it holds its connection, just before the statement that writes;
+//! - the caller, when the request's deadline ([`with_deadline`]) passes or its future is dropped, tries to
+//!   give up.
+//!
+//! Exactly one of the two wins. If the caller gave up first, the write is skipped (the client was told 503
+//! and nothing was written). If the write was claimed first, the caller keeps waiting past the deadline for
+//! the statement's outcome (bounded by the statement timeout), so the client hears what really happened.
+//! The request's outer timeout leaves room for that (see `http::Limits::write_grace`).
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU8, Ordering},
+};
 
 use async_trait::async_trait;
-use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::{Page, Store, StoreError};
 use crate::domain::{PageRequest, Submission, SubmissionId, Username};
@@ -30,31 +41,109 @@ impl Detached {
     }
 }
 
+const WAITING: u8 = 0;
+const GAVE_UP: u8 = 1;
+const CLAIMED: u8 = 2;
+
+/// What the caller and the call of one detached call agree on.
+#[derive(Debug)]
+pub(crate) struct CallState(AtomicU8);
+
+impl CallState {
+    fn new() -> Self {
+        Self(AtomicU8::new(WAITING))
+    }
+
+    /// The call is about to write: true when the caller still waits (and now will wait for the outcome).
+    pub(crate) fn claim(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(WAITING, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state == CLAIMED,
+        }
+    }
+
+    /// The caller stops waiting: true when no write was claimed (so none will be made).
+    fn give_up(&self) -> bool {
+        match self
+            .0
+            .compare_exchange(WAITING, GAVE_UP, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(state) => state == GAVE_UP,
+        }
+    }
+}
+
 tokio::task_local! {
-    /// Closed once the caller of the current detached call has stopped waiting for it.
-    static CALLER: oneshot::Sender<()>;
+    /// The state shared with the caller of the current detached call.
+    static CALL: Arc<CallState>;
+    /// When the current request must be answered.
+    static DEADLINE: Instant;
 }
 
-/// Whether the caller of the current store call still waits for its answer (always true outside
-/// [`Detached`]).
-pub(crate) fn caller_is_waiting() -> bool {
-    CALLER
-        .try_with(|caller| !caller.is_closed())
-        .unwrap_or(true)
+/// The current detached call's state, to hand to another task that makes its write (the SQLite writer).
+pub(crate) fn current_call() -> Option<Arc<CallState>> {
+    CALL.try_with(Arc::clone).ok()
 }
 
-/// Runs `call` on its own task and waits for it.
-async fn detached<T, F, Fut>(store: &Arc<dyn Store>, call: F) -> Result<T, StoreError>
+/// Called by a store just before the statement that writes: true when the write may go ahead, and from
+/// then on the caller waits for its outcome. False when the caller has given up (it was answered 503):
+/// the store must then not write. Always true outside a detached call.
+pub(crate) fn claim_write() -> bool {
+    CALL.try_with(|call| call.claim()).unwrap_or(true)
+}
+
+/// Runs `request` with a deadline for its store calls: a call that has not claimed its write by then
+/// answers `Unavailable`.
+pub async fn with_deadline<F: Future>(deadline: Instant, request: F) -> F::Output {
+    DEADLINE.scope(deadline, request).await
+}
+
+/// Gives up on drop unless the call finished: a dropped caller (client gone, outer timeout) never has
+/// an unclaimed write made after it left.
+struct Caller(Arc<CallState>);
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        self.0.give_up();
+    }
+}
+
+/// Runs `call` on its own task and waits for it, until the request's deadline unless the call has
+/// claimed its write.
+pub(crate) async fn detach<T, Fut>(call: Fut) -> Result<T, StoreError>
 where
     T: Send + 'static,
-    F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
 {
-    // The caller holds `waiting` while it awaits the task; dropping the caller's future drops it too.
-    let (caller, waiting) = oneshot::channel::<()>();
-    let result = tokio::spawn(CALLER.scope(caller, call(Arc::clone(store)))).await;
-    drop(waiting);
-    result.map_err(|err| {
+    let state = Arc::new(CallState::new());
+    let caller = Caller(Arc::clone(&state));
+    let mut task = tokio::spawn(CALL.scope(state, call));
+    let deadline = DEADLINE.try_with(|deadline| *deadline).ok();
+    let joined = match deadline {
+        None => (&mut task).await,
+        Some(deadline) => {
+            tokio::select! {
+                joined = &mut task => joined,
+                () = tokio::time::sleep_until(deadline) => {
+                    if caller.0.give_up() {
+                        // The same outcome as the outer timeout: the request took too long.
+                        metrics::counter!("stratus_load_shed_total", "reason" => "timeout").increment(1);
+                        return Err(StoreError::unavailable(anyhow::anyhow!(
+                            "the request's deadline passed before the store answered"
+                        )));
+                    }
+                    // The write has started: its outcome, not a guess, is the answer.
+                    (&mut task).await
+                }
+            }
+        }
+    };
+    drop(caller);
+    joined.map_err(|err| {
         StoreError::unavailable(anyhow::Error::new(err).context("a store call panicked"))
     })?
 }
@@ -66,27 +155,23 @@ impl Store for Detached {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        detached(&self.0, |store| async move { store.ping().await }).await
+        let store = Arc::clone(&self.0);
+        detach(async move { store.ping().await }).await
     }
 
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
-        let submission = submission.clone();
-        detached(&self.0, |store| async move {
-            store.insert_submission(&submission).await
-        })
-        .await
+        let (store, submission) = (Arc::clone(&self.0), submission.clone());
+        detach(async move { store.insert_submission(&submission).await }).await
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
-        detached(
-            &self.0,
-            |store| async move { store.latest_submission().await },
-        )
-        .await
+        let store = Arc::clone(&self.0);
+        detach(async move { store.latest_submission().await }).await
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
-        detached(&self.0, |store| async move { store.submission(id).await }).await
+        let store = Arc::clone(&self.0);
+        detach(async move { store.submission(id).await }).await
     }
 
     async fn submissions_by_user(
@@ -94,19 +179,18 @@ impl Store for Detached {
         username: &Username,
         page: &PageRequest,
     ) -> Result<Page<Submission>, StoreError> {
-        let (username, page) = (username.clone(), page.clone());
-        detached(&self.0, |store| async move {
-            store.submissions_by_user(&username, &page).await
-        })
-        .await
+        let (store, username, page) = (Arc::clone(&self.0), username.clone(), page.clone());
+        detach(async move { store.submissions_by_user(&username, &page).await }).await
     }
 
     async fn add_visits(&self, n: u64) -> Result<u64, StoreError> {
-        detached(&self.0, |store| async move { store.add_visits(n).await }).await
+        let store = Arc::clone(&self.0);
+        detach(async move { store.add_visits(n).await }).await
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
-        detached(&self.0, |store| async move { store.visit_count().await }).await
+        let store = Arc::clone(&self.0);
+        detach(async move { store.visit_count().await }).await
     }
 
     async fn close(&self) {
@@ -123,11 +207,13 @@ mod tests {
     use super::*;
     use crate::domain::{EightDigits, Username};
 
-    /// Holds each insert until released, then records whether its caller was still waiting.
+    /// An insert that waits for `before_claim`, claims its write, records the answer, then waits for
+    /// `after_claim` before it "commits".
     #[derive(Debug, Default)]
     struct Probe {
-        release: Notify,
-        seen: Mutex<Option<bool>>,
+        before_claim: Notify,
+        after_claim: Notify,
+        claimed: Mutex<Option<bool>>,
     }
 
     fn not_used<T>() -> Result<T, StoreError> {
@@ -145,10 +231,15 @@ mod tests {
             not_used()
         }
         async fn insert_submission(&self, _: &Submission) -> Result<(), StoreError> {
-            self.release.notified().await;
-            if let Ok(mut seen) = self.seen.lock() {
-                *seen = Some(caller_is_waiting());
+            self.before_claim.notified().await;
+            let claimed = claim_write();
+            if let Ok(mut seen) = self.claimed.lock() {
+                *seen = Some(claimed);
             }
+            if !claimed {
+                return Err(StoreError::unavailable(anyhow::anyhow!("caller gone")));
+            }
+            self.after_claim.notified().await;
             Ok(())
         }
         async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
@@ -180,9 +271,9 @@ mod tests {
         ))
     }
 
-    async fn seen_after(probe: &Probe) -> Option<bool> {
+    async fn claimed(probe: &Probe) -> Option<bool> {
         for _ in 0..100 {
-            if let Some(seen) = probe.seen.lock().ok().and_then(|s| *s) {
+            if let Some(seen) = probe.claimed.lock().ok().and_then(|s| *s) {
                 return Some(seen);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -190,36 +281,67 @@ mod tests {
         None
     }
 
-    #[tokio::test]
-    async fn a_call_whose_caller_waits_sees_it_waiting() {
+    fn setup() -> (Arc<Probe>, Detached, Submission) {
         let probe = Arc::new(Probe::default());
         let store = Detached::new(Arc::clone(&probe) as Arc<dyn Store>);
         let new = submission().expect("valid test values");
-        let releaser = Arc::clone(&probe);
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            releaser.release.notify_one();
-        });
-        assert!(store.insert_submission(&new).await.is_ok());
-        assert_eq!(seen_after(&probe).await, Some(true));
+        (probe, store, new)
     }
 
     #[tokio::test]
-    async fn a_call_whose_caller_gave_up_finishes_and_sees_it_gone() {
-        let probe = Arc::new(Probe::default());
-        let store = Detached::new(Arc::clone(&probe) as Arc<dyn Store>);
-        let new = submission().expect("valid test values");
-        // The caller stops waiting (a request timeout), then the call gets its turn.
+    async fn a_write_whose_caller_waits_is_claimed_and_answered() {
+        let (probe, store, new) = setup();
+        probe.before_claim.notify_one();
+        probe.after_claim.notify_one();
+        assert!(store.insert_submission(&new).await.is_ok());
+        assert_eq!(claimed(&probe).await, Some(true));
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_caller_was_dropped_is_never_made() {
+        let (probe, store, new) = setup();
+        // The caller's future is dropped (an outer timeout, a client gone), then the call gets its turn.
         assert!(
             tokio::time::timeout(Duration::from_millis(20), store.insert_submission(&new))
                 .await
                 .is_err()
         );
-        probe.release.notify_one();
-        assert_eq!(
-            seen_after(&probe).await,
-            Some(false),
-            "the call ran on and knew its caller was gone"
-        );
+        probe.before_claim.notify_one();
+        assert_eq!(claimed(&probe).await, Some(false), "the write was skipped");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_before_the_claim_answers_unavailable_and_skips_the_write() {
+        let (probe, store, new) = setup();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let answer = with_deadline(deadline, store.insert_submission(&new)).await;
+        assert!(matches!(answer, Err(StoreError::Unavailable(_))));
+        probe.before_claim.notify_one();
+        assert_eq!(claimed(&probe).await, Some(false), "the write was skipped");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_after_the_claim_waits_for_the_real_outcome() {
+        let (probe, store, new) = setup();
+        probe.before_claim.notify_one();
+        let release = Arc::clone(&probe);
+        tokio::spawn(async move {
+            // Well past the deadline below.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            release.after_claim.notify_one();
+        });
+        let deadline = Instant::now() + Duration::from_millis(20);
+        let answer = with_deadline(deadline, store.insert_submission(&new)).await;
+        assert!(answer.is_ok(), "the claimed write's success is the answer");
+        assert_eq!(claimed(&probe).await, Some(true));
+    }
+
+    #[tokio::test]
+    async fn a_read_past_the_deadline_answers_unavailable() {
+        let deadline = Instant::now() + Duration::from_millis(20);
+        // A read that never answers.
+        let read = detach(std::future::pending::<Result<(), StoreError>>());
+        let answer = with_deadline(deadline, read).await;
+        assert!(matches!(answer, Err(StoreError::Unavailable(_))));
     }
 }

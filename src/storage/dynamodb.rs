@@ -1,4 +1,4 @@
-//! DynamoDB: `DATABASE_URL=dynamodb://TABLE`, on seed 000's table shape ([`dynamodb_tables::SUBMISSIONS`]).
+//! DynamoDB: `STRATUS_BOARD_URL=dynamodb://TABLE` puts the board here, on seed 000's table shape ([`dynamodb_tables::SUBMISSIONS`]).
 //!
 //! One table holds everything, in three kinds of item:
 //!
@@ -50,7 +50,7 @@ use rand::Rng as _;
 use std::sync::Arc;
 
 use super::{
-    Page, Store, StoreError, aws,
+    Page, Store, StoreError, aws, claim_write,
     dynamodb_tables::{KeyAttribute, SUBMISSIONS, TableSchema},
     ready::{InitError, Ready, bring_up},
 };
@@ -342,6 +342,13 @@ impl Store for DynamoDbStore {
             .expression_attribute_values(":s", AttributeValue::S(sort))
             .build()
             .map_err(StoreError::unavailable)?;
+        // A caller answered 503 meanwhile must not have its write made; one that still waits now waits
+        // for the outcome (the retries below are idempotent: same client request token).
+        if !claim_write() {
+            return Err(StoreError::unavailable(anyhow::anyhow!(
+                "the request gave up before the submission was written"
+            )));
+        }
         let mut attempt = 0;
         loop {
             attempt += 1;

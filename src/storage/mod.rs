@@ -1,5 +1,6 @@
-//! Storage: one trait for everything the board and counter keep, one implementation per engine, chosen by
-//! `DATABASE_URL`.
+//! Storage: one trait for everything the board and counter keep, one implementation per engine (the
+//! relational database of `DATABASE_URL`, or DynamoDB with `STRATUS_BOARD_URL`), and the relational handle
+//! ([`SqlDb`]) that users, the blog, sessions and file metadata share.
 //!
 //! Handlers hold an `Arc<dyn Store>`: a trait object keeps the HTTP layer free of generics, and one virtual
 //! call per request costs nothing next to a database round trip.
@@ -12,6 +13,7 @@ mod paging;
 mod password;
 mod postgres;
 mod ready;
+pub mod sql;
 mod sqlite;
 mod visits;
 
@@ -20,14 +22,16 @@ use std::{fmt, sync::Arc};
 use async_trait::async_trait;
 
 pub use detached::Detached;
-pub(crate) use detached::caller_is_waiting;
+pub use detached::with_deadline;
+pub(crate) use detached::{claim_write, current_call, detach};
 pub use dynamodb::DynamoDbStore;
 pub use postgres::PostgresStore;
+pub use sql::{SqlConn, SqlDb, SqlPool, is_unique_violation};
 pub use sqlite::SqliteStore;
 pub use visits::VisitCounter;
 
 use crate::{
-    config::DatabaseUrl,
+    config::{DatabaseUrl, DynamoDbSettings},
     domain::{Cursor, PageRequest, Submission, SubmissionId, Username},
 };
 
@@ -99,16 +103,66 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn close(&self);
 }
 
-/// Opens the store `url` names and brings its schema up to date.
+/// The stores a running service uses.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    /// The board's store: the relational database, or DynamoDB when `STRATUS_BOARD_URL` says so.
+    pub board: Arc<dyn Store>,
+    /// The relational database (`DATABASE_URL`).
+    pub sql: SqlDb,
+    /// The relational database's own store (for readiness and closing; the same as `board` unless the
+    /// board lives in DynamoDB).
+    relational: Arc<dyn Store>,
+}
+
+impl Storage {
+    /// Every distinct store, for readiness checks.
+    pub fn all(&self) -> Vec<Arc<dyn Store>> {
+        if Arc::ptr_eq(&self.board, &self.relational) {
+            vec![Arc::clone(&self.board)]
+        } else {
+            vec![Arc::clone(&self.relational), Arc::clone(&self.board)]
+        }
+    }
+
+    /// Finishes pending work and closes every connection. Called once, at shutdown.
+    pub async fn close(&self) {
+        for store in self.all() {
+            store.close().await;
+        }
+    }
+}
+
+/// Opens the relational database (migrating it) and the board's store.
 ///
 /// PostgreSQL and DynamoDB return within their connect timeout even when the server is down: the store
 /// then answers `Unavailable` and finishes its set-up in the background (see `ready`).
-pub async fn open(url: &DatabaseUrl) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = match url {
-        DatabaseUrl::Sqlite(options) => Arc::new(SqliteStore::open(options).await?),
-        DatabaseUrl::Postgres(settings) => Arc::new(PostgresStore::open(settings).await?),
-        DatabaseUrl::DynamoDb(settings) => Arc::new(DynamoDbStore::open(settings).await?),
+pub async fn open(
+    database: &DatabaseUrl,
+    board: Option<&DynamoDbSettings>,
+) -> anyhow::Result<Storage> {
+    let (relational, sql): (Arc<dyn Store>, SqlDb) = match database {
+        DatabaseUrl::Sqlite(settings) => {
+            let store = SqliteStore::open(settings).await?;
+            let sql = SqlDb::sqlite(&store, settings.statement_timeout);
+            (Arc::new(store), sql)
+        }
+        DatabaseUrl::Postgres(settings) => {
+            let store = Arc::new(PostgresStore::open(settings).await?);
+            (Arc::clone(&store) as Arc<dyn Store>, SqlDb::postgres(store))
+        }
     };
     // Requests time out and clients go away; store calls must not be cancelled half-way by that.
-    Ok(Arc::new(Detached::new(store)))
+    let relational: Arc<dyn Store> = Arc::new(Detached::new(relational));
+    let board: Arc<dyn Store> = match board {
+        None => Arc::clone(&relational),
+        Some(settings) => Arc::new(Detached::new(Arc::new(
+            DynamoDbStore::open(settings).await?,
+        ))),
+    };
+    Ok(Storage {
+        board,
+        sql,
+        relational,
+    })
 }

@@ -28,7 +28,7 @@ use sqlx::{
 use time::OffsetDateTime;
 
 use super::{
-    Page, Store, StoreError, caller_is_waiting,
+    Page, Store, StoreError, claim_write,
     paging::SeqCursor,
     password,
     ready::{InitError, Ready, bring_up},
@@ -111,7 +111,7 @@ impl PostgresStore {
     }
 
     /// Runs one call with the client-side deadline, mapping every failure to `Unavailable`.
-    async fn call<T, F, Fut>(&self, what: &'static str, run: F) -> Result<T, StoreError>
+    pub(crate) async fn call<T, F, Fut>(&self, what: &'static str, run: F) -> Result<T, StoreError>
     where
         F: FnOnce(PgPool) -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
@@ -277,8 +277,9 @@ impl Store for PostgresStore {
             .call("inserting a submission", |pool| async move {
                 let mut conn = pool.acquire().await?;
                 // Waiting for a connection can outlast the request (a database outage): a caller that
-                // has been answered 503 meanwhile must not have its write happen after all.
-                if !caller_is_waiting() {
+                // has been answered 503 meanwhile must not have its write happen after all; one that
+                // still waits will now wait for this statement's outcome.
+                if !claim_write() {
                     return Ok(false);
                 }
                 sqlx::query(

@@ -11,7 +11,7 @@
 //! transaction holding its write has committed. If any statement of a group fails, the group is rolled
 //! back and each write is retried alone, so one bad write never fails its neighbours.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -23,7 +23,7 @@ use sqlx::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Page, Store, StoreError, paging::SeqCursor};
+use super::{Page, Store, StoreError, current_call, detached::CallState, paging::SeqCursor};
 use crate::{
     config::SqliteSettings,
     domain::{
@@ -98,10 +98,19 @@ impl SqliteStore {
         let (reply, answer) = oneshot::channel();
         let stopped = || StoreError::unavailable(anyhow::anyhow!("the SQLite writer has stopped"));
         self.writes
-            .send(Queued { write, reply })
+            .send(Queued {
+                write,
+                reply,
+                call: current_call(),
+            })
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// The writer and read-only pools, for the other features' tables in the same file.
+    pub(crate) fn pools(&self) -> (SqlitePool, SqlitePool) {
+        (self.writer.clone(), self.reader.clone())
     }
 
     /// Opens the file and runs the migrations, nothing else (`stratus migrate`).
@@ -151,14 +160,23 @@ enum Written {
 struct Queued {
     write: Write,
     reply: oneshot::Sender<Result<Written, StoreError>>,
+    /// The detached call this write belongs to, if any: the writer claims the write before making it.
+    call: Option<Arc<CallState>>,
+}
+
+impl Queued {
+    /// Whether the write may still be made: its caller has not given up (timeout, client gone), and from
+    /// now on waits for the outcome. A caller that gave up was answered 503; its write is skipped, as a
+    /// dropped request would have been before reaching the database.
+    fn claim(&self) -> bool {
+        !self.reply.is_closed() && self.call.as_ref().is_none_or(|call| call.claim())
+    }
 }
 
 async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        // A caller that stopped waiting (timeout, client gone) was never acknowledged: skip its write, as a
-        // dropped request would have before reaching the database.
-        group.retain(|queued: &Queued| !queued.reply.is_closed());
+        group.retain(Queued::claim);
         if group.is_empty() {
             continue;
         }

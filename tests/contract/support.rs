@@ -37,6 +37,12 @@ pub fn settings(args: &[&str]) -> Settings {
         "5",
     ];
     argv.extend_from_slice(args);
+    // A board in DynamoDB still needs the relational database: a throwaway SQLite file, never ./data.
+    let scratch = std::env::temp_dir().join(format!("stratus-test-{}.db", unique()));
+    let scratch = format!("sqlite://{}", scratch.display());
+    if !args.contains(&"--database-url") {
+        argv.extend(["--database-url", scratch.as_str()]);
+    }
     let cli = Cli::try_parse_from(argv).unwrap_or_else(|err| panic!("test flags: {err}"));
     cli.settings
         .parse_settings()
