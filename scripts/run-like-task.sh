@@ -4,9 +4,16 @@
 #
 #   * the binary `cargo build --release --locked` builds (the Dockerfile's build), or $STRATUS_BIN
 #   * the task definition's environment: the same names and values as infra/modules/ecs_service
-#     (local.environment, prod values), except what cannot exist here: the listen address is a free
-#     loopback port, DATABASE_URL is a SQLite file in a temp dir (no RDS here; no DATABASE_PASSWORD
-#     then), PGSSLROOTCERT points at the system CA bundle, and nothing else leaks in (env -i)
+#     (local.environment and local.secrets, prod values), except what cannot exist here: the listen
+#     address is a free loopback port; the AWS resources Terraform creates are created in moto under
+#     the same shapes (the files bucket with SSE-KMS under a KMS key, the file-metadata and board
+#     tables with the key schemas `stratus config --dynamodb-schemas` prints, the RDS-style
+#     {"username","password"} secret in Secrets Manager) and reached through AWS_ENDPOINT_URL;
+#     DATABASE_URL is the local PostgreSQL (TLS, sslmode=verify-full, no password in the URL: the app
+#     reads it from DATABASE_SECRET_ARN as in AWS) and PGSSLROOTCERT its test CA; the admin secrets
+#     ECS would inject are a fixed argon2id hash and a token digest; nothing else leaks in (env -i)
+#   * PostgreSQL and moto from scripts/test.sh (STRATUS_TEST_POSTGRES_URL, AWS_ENDPOINT_URL), or
+#     started here with scripts/test-services.sh and stopped at the end
 #   * a read-only working directory and HOME, a separate writable /tmp and data directory (the
 #     task's read-only root filesystem with its /tmp volume)
 #
@@ -42,8 +49,14 @@ command -v python3 >/dev/null || { echo "run-like-task: FAIL: python3 is needed 
 # --- a sandbox shaped like the task ---------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/stratus-task.XXXXXX")"
 PID=""
+OWN_SERVICES=""
+DB_NAME=""
 cleanup() {
   if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID" 2>/dev/null || true; fi
+  if [ -n "$DB_NAME" ] && [ -z "$OWN_SERVICES" ]; then
+    psql_admin -c "DROP DATABASE IF EXISTS $DB_NAME" >/dev/null 2>&1 || true
+  fi
+  if [ -n "$OWN_SERVICES" ]; then "$ROOT/scripts/test-services.sh" stop >/dev/null 2>&1 || true; fi
   chmod -R u+w "$WORK" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -62,6 +75,79 @@ chmod 0555 "$WORK/root" # read-only working directory and HOME
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
 
+# --- PostgreSQL and moto: the stand-ins for RDS and the AWS APIs ----------------------------
+if [ -z "${STRATUS_TEST_POSTGRES_URL:-}" ] || [ -z "${AWS_ENDPOINT_URL:-}" ] || [ -z "${STRATUS_TEST_MOTO_VENV:-}" ]; then
+  say "starting PostgreSQL and moto (scripts/test-services.sh)"
+  services_env="$("$ROOT/scripts/test-services.sh" start)" || { echo "run-like-task: FAIL: could not start PostgreSQL and moto" >&2; exit 1; }
+  eval "$services_env"
+  OWN_SERVICES=1
+fi
+PSQL="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)/psql"
+[ -x "$PSQL" ] || PSQL="$(command -v psql || true)"
+[ -n "$PSQL" ] || fail "psql is needed to create the task's database"
+psql_admin() { "$PSQL" "$STRATUS_TEST_POSTGRES_URL" -v ON_ERROR_STOP=1 -q "$@"; }
+
+# What Terraform creates (data module), made in moto and PostgreSQL under fresh names.
+SUFFIX="$(python3 -c 'import secrets; print(secrets.token_hex(4))')"
+DB_NAME="stratus_task_$SUFFIX"
+psql_admin -c "CREATE DATABASE $DB_NAME" >/dev/null || fail "could not create database $DB_NAME"
+"$BIN" config --dynamodb-schemas >"$WORK/schemas.json" || fail "\`stratus config --dynamodb-schemas\` failed"
+"$STRATUS_TEST_MOTO_VENV/bin/python" - "$WORK/schemas.json" "$SUFFIX" "$STRATUS_TEST_POSTGRES_URL" >"$WORK/aws.env" <<'PY' || fail "could not create the bucket, tables, key and secret in moto"
+import json, sys, urllib.parse
+import boto3
+
+schemas, suffix, pg_url = json.load(open(sys.argv[1])), sys.argv[2], urllib.parse.urlsplit(sys.argv[3])
+name = f"stratus-task-{suffix}"
+aws = boto3.session.Session(region_name="eu-west-1")  # the task's AWS_REGION
+kms = aws.client("kms")
+key_arn = kms.create_key(Description=f"{name} (the security module's key)")["KeyMetadata"]["Arn"]
+
+s3 = aws.client("s3")
+bucket = f"{name}-files"
+s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+    "BucketKeyEnabled": True}]})
+
+ddb = aws.client("dynamodb")
+tables = {}
+for schema in schemas:
+    keys = [schema["hash_key"]] + ([schema["range_key"]] if schema.get("range_key") else [])
+    attrs = {k["name"]: k["type"] for k in keys}
+    gsis = []
+    for g in schema.get("global_secondary_indexes", []):
+        gkeys = [g["hash_key"]] + ([g["range_key"]] if g.get("range_key") else [])
+        attrs.update({k["name"]: k["type"] for k in gkeys})
+        gsis.append({"IndexName": g["name"], "Projection": {"ProjectionType": g["projection"]},
+                     "KeySchema": [{"AttributeName": k["name"], "KeyType": t} for k, t in zip(gkeys, ("HASH", "RANGE"))]})
+    table = f"{name}-{schema['role'].replace('_', '-')}"
+    args = dict(TableName=table, BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attrs.items()],
+                KeySchema=[{"AttributeName": k["name"], "KeyType": t} for k, t in zip(keys, ("HASH", "RANGE"))])
+    if gsis:
+        args["GlobalSecondaryIndexes"] = gsis
+    ddb.create_table(**args)
+    tables[schema["role"]] = table
+
+secret = aws.client("secretsmanager").create_secret(
+    Name=f"rds!db-{suffix}", KmsKeyId=key_arn,
+    SecretString=json.dumps({"username": pg_url.username, "password": urllib.parse.unquote(pg_url.password or "")}))
+
+print(f"KMS_KEY_ARN={key_arn}")
+print(f"FILES_BUCKET={bucket}")
+print(f"BOARD_TABLE={tables['submissions']}")
+print(f"FILE_METADATA_TABLE={tables['file_metadata']}")
+print(f"DATABASE_SECRET_ARN={secret['ARN']}")
+print(f"PG_HOSTPORT={pg_url.hostname}:{pg_url.port}")
+PY
+# shellcheck disable=SC1091
+. "$WORK/aws.env"
+
+# The admin secrets ECS injects from Secrets Manager: an argon2id PHC string (of the password
+# "run-like-task-admin-password") and the hex SHA-256 of an API token.
+ADMIN_PASSWORD_HASH='$argon2id$v=19$m=65536,t=3,p=4$Yh2FMKH1vIZXHEl/Yg7/Gw$gcG/gPINrbDciQmJCzIHyvn7GgXj822YfgyMlydYQk8'
+API_TOKEN_SHA256="$(printf '%s' "run-like-task-api-token-$SUFFIX" | sha256sum | cut -d' ' -f1)"
+
 # The task definition's environment (prod values), with the local substitutions described above.
 TASK_ENV=(
   STRATUS_LISTEN="127.0.0.1:$PORT"
@@ -69,25 +155,42 @@ TASK_ENV=(
   RUST_LOG=info
   AWS_REGION=eu-west-1
   STRATUS_CREATE_TABLES=false
-  DATABASE_URL="sqlite://$WORK/data/stratus.db"
+  DATABASE_URL="postgres://postgres@$PG_HOSTPORT/$DB_NAME?sslmode=verify-full"
+  DATABASE_SECRET_ARN="$DATABASE_SECRET_ARN"
   DATABASE_POOL_SIZE=10
   DATABASE_CONNECT_TIMEOUT=5
   DATABASE_STATEMENT_TIMEOUT=5
-  PGSSLROOTCERT=/etc/ssl/certs/ca-certificates.crt
+  PGSSLROOTCERT="$STRATUS_TEST_POSTGRES_TLS_ROOT_CERT"
   STRATUS_DRAIN_SECONDS=5
   STRATUS_SHUTDOWN_TIMEOUT=25
   STRATUS_REQUEST_TIMEOUT=10
   STRATUS_MAX_CONCURRENT_REQUESTS=256
   STRATUS_KEEP_ALIVE_TIMEOUT=75
   STRATUS_TRUSTED_PROXIES=10.40.0.0/16
+  STRATUS_BOARD_URL="dynamodb://$BOARD_TABLE"
+  STRATUS_FILES_URL="s3://$FILES_BUCKET/files"
+  STRATUS_FILE_METADATA_URL="dynamodb://$FILE_METADATA_TABLE"
+  STRATUS_S3_SSE=aws:kms
+  STRATUS_S3_SSE_KMS_KEY_ID="$KMS_KEY_ARN"
+  STRATUS_MAX_UPLOAD_BYTES=104857600
+  STRATUS_ADMIN_USERNAME=admin
+  STRATUS_SESSION_TTL=43200
+  STRATUS_ADMIN_PASSWORD_HASH="$ADMIN_PASSWORD_HASH"
+  STRATUS_API_TOKEN_SHA256="$API_TOKEN_SHA256"
 )
-SANDBOX_ENV=(PATH=/usr/local/bin:/usr/bin:/bin HOME="$WORK/root" TMPDIR="$WORK/tmp")
+# Not the task definition's: what ECS gives every task (credentials of the task role, here moto's
+# fake ones) and the stand-in endpoint for the AWS APIs.
+SANDBOX_ENV=(
+  PATH=/usr/local/bin:/usr/bin:/bin HOME="$WORK/root" TMPDIR="$WORK/tmp"
+  AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true
+)
 
 in_task() { (cd "$WORK/root" && env -i "${SANDBOX_ENV[@]}" "${TASK_ENV[@]}" "$@"); }
 healthy() { in_task "$BIN" healthcheck "$@" >/dev/null 2>&1; }
 
 # --- 1. start and wait for readiness --------------------------------------------------------
-say "starting $BIN serve on 127.0.0.1:$PORT (workdir read-only, data in a temp dir)"
+say "starting $BIN serve on 127.0.0.1:$PORT (workdir read-only; PostgreSQL over TLS, S3 and DynamoDB in moto)"
 START_NS=$(date +%s%N)
 (cd "$WORK/root" && exec env -i "${SANDBOX_ENV[@]}" "${TASK_ENV[@]}" "$BIN" serve) >"$WORK/stdout.log" 2>"$WORK/stderr.log" &
 PID=$!

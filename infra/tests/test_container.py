@@ -12,9 +12,26 @@ DOCKERFILE = (hcl.REPO / "Dockerfile").read_text()
 DOCKERIGNORE = (hcl.REPO / ".dockerignore").read_text()
 RUN_LIKE_TASK = (hcl.REPO / "scripts" / "run-like-task.sh").read_text()
 ECS = hcl.modules()["ecs_service"]
+_HASH = re.search(r"^ADMIN_PASSWORD_HASH='([^']+)'$", RUN_LIKE_TASK, re.M)
+RUN_LIKE_TASK_ADMIN_HASH = _HASH.group(1) if _HASH else ""
 
-# Values run-like-task.sh must replace because their AWS value cannot exist on a development machine.
-LOCAL_SUBSTITUTES = {"STRATUS_LISTEN", "AWS_REGION", "PGSSLROOTCERT", "STRATUS_TRUSTED_PROXIES", "DATABASE_URL"}
+# Values run-like-task.sh must replace because their AWS value cannot exist on a development machine
+# (the names of resources Terraform creates, made in moto and local PostgreSQL instead, and the secrets).
+LOCAL_SUBSTITUTES = {
+    "STRATUS_LISTEN",
+    "AWS_REGION",
+    "PGSSLROOTCERT",
+    "STRATUS_TRUSTED_PROXIES",
+    "DATABASE_URL",
+    "DATABASE_SECRET_ARN",
+    "STRATUS_BOARD_URL",
+    "STRATUS_FILES_URL",
+    "STRATUS_FILE_METADATA_URL",
+    "STRATUS_S3_SSE",
+    "STRATUS_S3_SSE_KMS_KEY_ID",
+    "STRATUS_ADMIN_PASSWORD_HASH",
+    "STRATUS_API_TOKEN_SHA256",
+}
 
 
 def instructions() -> list[tuple[str, str]]:
@@ -94,8 +111,9 @@ def run_like_task_env() -> dict[str, str]:
 
 def test_run_like_task_sets_the_task_definitions_names():
     script = run_like_task_env()
-    # DATABASE_SECRET_ARN: SQLite takes no password (the binary refuses one with a sqlite:// URL).
-    task = (set(ECS.locals["environment"]) | {"DATABASE_URL"}) - {"DATABASE_SECRET_ARN"}
+    # Everything the task gets: plain environment and injected secrets (the admin ones are optional in
+    # AWS; the script sets them so that the binary is run with the values it will meet).
+    task = set(ECS.locals["environment"]) | set(ECS.locals["secrets"])
     assert set(script) == task, f"differs from the task definition: {sorted(set(script) ^ task)}"
 
 
@@ -103,10 +121,38 @@ def test_run_like_task_uses_the_prod_values():
     script = run_like_task_env()
     scope = hcl.env_scope(hcl.envs()["prod"], "ecs_service")
     for name, expr in ECS.locals["environment"].items():
-        if name in LOCAL_SUBSTITUTES or name == "DATABASE_SECRET_ARN":
+        if name in LOCAL_SUBSTITUTES:
             continue
         want = hcl.resolve(expr, scope)
         assert script[name] == str(want), f"{name}: run-like-task.sh has {script[name]!r}, prod task definition {want!r}"
+
+
+def test_run_like_task_substitutes_have_the_prod_shape():
+    """The substituted values point at stand-ins of the same kind as prod's resources."""
+    script = run_like_task_env()
+    prod = hcl.envs()["prod"]
+    data = hcl.env_scope(prod, "data")
+    # RDS over TLS with the server verified, the password from the RDS-style secret, not the URL.
+    assert re.fullmatch(r"postgres://postgres@\$PG_HOSTPORT/\$DB_NAME\?sslmode=verify-full", script["DATABASE_URL"])
+    assert script["DATABASE_SECRET_ARN"] == "$DATABASE_SECRET_ARN"
+    # The board where prod keeps it.
+    if data.var("board_store") == "dynamodb":
+        assert script["STRATUS_BOARD_URL"].startswith("dynamodb://")
+    else:
+        assert "STRATUS_BOARD_URL" not in script
+    # Files under the same prefix, SSE-KMS as prod (which passes the stack's key).
+    prefix = data.var("files_prefix").rstrip("/")
+    assert re.fullmatch(rf"s3://[^/]+/{re.escape(prefix)}", script["STRATUS_FILES_URL"]), script["STRATUS_FILES_URL"]
+    assert script["STRATUS_FILE_METADATA_URL"].startswith("dynamodb://")
+    assert prod.module_calls["ecs_service"]["files_kms_key_arn"] == "${module.data.files_kms_key_arn}"
+    assert script["STRATUS_S3_SSE"] == "aws:kms" and script["STRATUS_S3_SSE_KMS_KEY_ID"]
+    # The secrets ECS would inject: an argon2id PHC string and a hex SHA-256.
+    assert re.fullmatch(r"\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+", RUN_LIKE_TASK_ADMIN_HASH)
+    assert script["STRATUS_ADMIN_PASSWORD_HASH"] == "$ADMIN_PASSWORD_HASH"
+    assert script["STRATUS_API_TOKEN_SHA256"] == "$API_TOKEN_SHA256"
+    # The tables are made from the binary's own schemas and the app is not allowed to create any.
+    assert "config --dynamodb-schemas" in RUN_LIKE_TASK
+    assert script["STRATUS_CREATE_TABLES"] == "false"
 
 
 def test_run_like_task_waits_for_the_stop_timeout_of_the_task():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import binary
@@ -95,9 +97,54 @@ def test_rds_is_postgres_16_encrypted_tls_only_and_backed_up():
     assert prod.var("db_multi_az") is True and prod.var("deletion_protection") is True
 
 
-def test_database_url_verifies_the_server_certificate():
-    assert "sslmode=verify-full" in DATA.locals["database_url"]
-    assert "dynamodb://" in DATA.locals["database_url"]
+def test_database_url_is_rds_without_a_password_and_verifies_the_server():
+    url = DATA.locals["database_url"]
+    assert url.startswith("postgres://${var.db_username}@${aws_db_instance.this.address}:"), url
+    assert url.endswith("?sslmode=verify-full"), url
+    assert "dynamodb://" not in url and "password" not in url
+
+
+def test_rds_and_the_files_tier_always_exist():
+    """Three tiers: RDS (users, posts, sessions), S3 + file metadata; none of them behind a switch."""
+    always = [
+        ("aws_db_instance", "this"),
+        ("aws_db_subnet_group", "this"),
+        ("aws_db_parameter_group", "this"),
+        ("aws_dynamodb_table", "file_metadata"),
+        ("aws_s3_bucket", "files"),
+        ("aws_s3_bucket_policy", "files"),
+        ("aws_ssm_parameter", "database_url"),
+    ]
+    for rtype, name in always:
+        body = DATA.resource(rtype, name)
+        assert "count" not in body and "for_each" not in body, f"{rtype}.{name} must not be optional"
+    assert "database_engine" not in DATA.variables and "enable_files" not in DATA.variables
+    # Stacks applied when they were optional keep their resources (moved blocks, no re-creation).
+    moved = {hcl.inner(b["from"]) for _, blk in DATA.blocks("moved") for b in (blk if isinstance(blk, list) else [blk])}
+    assert "aws_db_instance.this[0]" in moved and "aws_s3_bucket.files[0]" in moved, moved
+
+
+def test_board_store_decides_only_the_board_table_and_url():
+    var = DATA.variables["board_store"]
+    assert set(re.findall(r'"([a-z]+)"', var["validation"][0]["condition"])) == {"postgres", "dynamodb"}
+    assert hcl.inner(DATA.locals["board_dynamodb"]) == 'var.board_store == "dynamodb"'
+    assert hcl.inner(DATA.resource("aws_dynamodb_table", "submissions")["count"]) == "local.board_dynamodb ? 1 : 0"
+    assert DATA.locals["board_url"] == '${local.board_dynamodb ? "dynamodb://${aws_dynamodb_table.submissions[0].name}" : null}'
+    assert hcl.inner(DATA.outputs["board_url"]["value"]) == "local.board_url"
+    # Nothing else in the module depends on it.
+    text = (hcl.MODULES_DIR / "data" / "main.tf").read_text()
+    assert text.count("var.board_store") == 1 and text.count("local.board_dynamodb") == 3, "board_store must only decide the table, its URL and its IAM"
+    for name, env in hcl.envs().items():
+        assert env.variables["board_store"]["default"] in ("postgres", "dynamodb")
+        assert env.module_calls["data"]["board_store"] == "${var.board_store}", name
+
+
+def test_files_and_metadata_urls():
+    # s3://BUCKET/files: the prefix the IAM policy allows, without its trailing slash.
+    assert DATA.locals["files_url"] == 's3://${aws_s3_bucket.files.id}/${trimsuffix(var.files_prefix, "/")}'
+    assert DATA.locals["file_metadata_url"] == "dynamodb://${aws_dynamodb_table.file_metadata.name}"
+    assert DATA.outputs["files_url"]["value"] == "${local.files_url}"
+    assert DATA.outputs["file_metadata_url"]["value"] == "${local.file_metadata_url}"
 
 
 def test_files_bucket_is_private_versioned_and_kms_encrypted():
@@ -109,9 +156,40 @@ def test_files_bucket_is_private_versioned_and_kms_encrypted():
     assert DATA.resource("aws_s3_bucket_versioning", "files")["versioning_configuration"][0]["status"] == "Enabled"
     lifecycle = DATA.resource("aws_s3_bucket_lifecycle_configuration", "files")["rule"][0]
     assert "noncurrent_version_expiration" in lifecycle
+    assert sse["bucket_key_enabled"] is True
+
+
+def files_bucket_denies() -> dict[str, dict]:
     policy = dict((n, b) for _, n, b in DATA.data_sources("aws_iam_policy_document"))["files"]
-    deny = [s for s in policy["statement"] if s.get("effect") == "Deny"]
-    assert any(c["variable"] == "aws:SecureTransport" for s in deny for c in s["condition"])
+    deny = {s["sid"]: s for s in policy["statement"] if s.get("effect") == "Deny"}
+    for sid, s in deny.items():
+        assert s["principals"][0]["identifiers"] == ["*"], sid
+    return deny
+
+
+def test_files_bucket_policy_denies_insecure_transport():
+    deny = files_bucket_denies()
+    tls = deny["DenyInsecureTransport"]
+    assert tls["actions"] == ["s3:*"]
+    assert tls["condition"][0] == {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
+    assert {"test": "NumericLessThan", "variable": "s3:TlsVersion", "values": ["1.2"]} in deny["DenyOldTls"]["condition"]
+
+
+def test_files_bucket_policy_denies_uploads_not_under_our_kms_key():
+    deny = files_bucket_denies()
+    algorithm = deny["DenyUploadsNotEncryptedWithKms"]
+    assert algorithm["actions"] == ["s3:PutObject"]
+    # IfExists: UploadPart carries no encryption header (a Null test would break multipart uploads);
+    # uploads without one get the bucket default, SSE-KMS under the same key.
+    assert algorithm["condition"][0] == {
+        "test": "StringNotEqualsIfExists",
+        "variable": "s3:x-amz-server-side-encryption",
+        "values": ["aws:kms"],
+    }
+    key = deny["DenyUploadsUnderAnotherKmsKey"]["condition"][0]
+    assert key["test"] == "StringNotEqualsIfExists"
+    assert key["variable"] == "s3:x-amz-server-side-encryption-aws-kms-key-id"
+    assert key["values"] == ["${var.kms_key_arn}"]
 
 
 def test_database_url_parameter_is_a_secure_string():

@@ -109,10 +109,18 @@ def test_only_reviewed_managed_policies_are_attached():
             assert name in MANAGED_POLICIES_ALLOWED, f"{r.name}: {n} attaches {arn}"
 
 
+def app_statements() -> dict[str, dict]:
+    return {label.split("/", 2)[2]: s for label, doc, s in STATEMENTS if label.startswith("data/app/")}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
 def test_dynamodb_actions_are_exactly_what_the_app_calls():
-    stmts = {label: s for label, _, s in STATEMENTS}
-    s = stmts["data/app/ReadWriteOwnTables"]
-    assert set(s["actions"]) == {
+    stmts = app_statements()
+    board = stmts["ReadWriteTheBoardTable"]
+    assert set(board["actions"]) == {
         "dynamodb:DescribeTable",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -120,9 +128,69 @@ def test_dynamodb_actions_are_exactly_what_the_app_calls():
         "dynamodb:ConditionCheckItem",  # the ConditionCheck inside TransactWriteItems
         "dynamodb:Query",
     }
-    assert not any(re.search(r"Scan|Delete|Create|Batch", a) for a in s["actions"])
-    resources = s["resources"] if isinstance(s["resources"], list) else [s["resources"]]
-    assert "/index/*" in " ".join(resources)
+    assert as_list(board["resources"]) == [
+        "${aws_dynamodb_table.submissions[0].arn}",
+        "${aws_dynamodb_table.submissions[0].arn}/index/by_submission_id",
+    ]
+    files = stmts["ReadWriteTheFileMetadataTable"]
+    assert set(files["actions"]) == {
+        "dynamodb:DescribeTable",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+    }
+    assert as_list(files["resources"]) == [
+        "${aws_dynamodb_table.file_metadata.arn}",
+        "${aws_dynamodb_table.file_metadata.arn}/index/by_owner",
+    ]
+    for s in (board, files):
+        assert not any(re.search(r"Scan|Create|Batch|Table$", a) and a != "dynamodb:DescribeTable" for a in s["actions"])
+    # The board's statement exists only with the board's table.
+    doc = dict((n, b) for _, n, b in hcl.modules()["data"].data_sources("aws_iam_policy_document"))["app"]
+    board_dynamic = [d for d in doc["dynamic"] if d["statement"]["content"][0]["sid"] == "ReadWriteTheBoardTable"]
+    assert board_dynamic and board_dynamic[0]["statement"]["for_each"] == "${local.board_dynamodb ? [1] : []}"
+
+
+def test_s3_access_is_the_files_prefix_only():
+    stmts = app_statements()
+    objects = stmts["ObjectsUnderTheFilesPrefix"]
+    assert set(objects["actions"]) == {
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    }
+    assert as_list(objects["resources"]) == ["${local.files_arn}/${var.files_prefix}*"]
+    listing = stmts["ListOnlyTheFilesPrefix"]
+    assert listing["actions"] == ["s3:ListBucket"] and as_list(listing["resources"]) == ["${local.files_arn}"]
+    # IfExists so that a GET/HEAD of a missing key answers 404 (S3 checks ListBucket without a prefix).
+    assert listing["condition"][0]["test"] == "StringLikeIfExists" and listing["condition"][0]["variable"] == "s3:prefix"
+    assert all(v.startswith("${var.files_prefix}") for v in listing["condition"][0]["values"])
+    # No other S3 action anywhere in the app's policy.
+    s3_actions = {a for s in stmts.values() for a in s["actions"] if a.startswith("s3:")}
+    assert s3_actions == set(objects["actions"]) | {"s3:ListBucket"}
+    prefix = hcl.modules()["data"].variables["files_prefix"]
+    assert prefix["default"] == "files/" and "/$" in prefix["validation"][0]["condition"]
+
+
+def test_kms_is_used_only_through_s3_for_the_files_bucket_and_through_dynamodb_and_ssm():
+    stmts = app_statements()
+    s3 = stmts["UseTheKeyThroughS3ForTheFilesBucket"]
+    assert set(s3["actions"]) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert as_list(s3["resources"]) == ["${var.kms_key_arn}"]
+    conditions = {c["variable"]: c for c in s3["condition"]}
+    assert conditions["kms:ViaService"]["values"] == ["s3.${local.region}.amazonaws.com"]
+    assert conditions["kms:EncryptionContext:aws:s3:arn"]["values"] == [
+        "${local.files_arn}",
+        "${local.files_arn}/${var.files_prefix}*",
+    ]
+    other = stmts["UseTheKeyThroughDynamodbAndSsm"]
+    assert {c["variable"] for c in other["condition"]} == {"kms:ViaService"}
+    assert not any("s3." in v for v in other["condition"][0]["values"])
+    kms_sids = {sid for sid, s in stmts.items() if any(a.startswith("kms:") for a in s["actions"])}
+    assert kms_sids == {"UseTheKeyThroughS3ForTheFilesBucket", "UseTheKeyThroughDynamodbAndSsm"}
 
 
 def test_deploy_role_trust_is_pinned_to_repository_and_branch():

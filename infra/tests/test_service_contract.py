@@ -183,20 +183,80 @@ def test_user_data_takes_its_environment_only_from_the_checked_maps():
     user_data = hcl.interpolations(lt["user_data"])[0]
     # local.environment itself, less the settings that do not apply (null), nothing else.
     assert re.search(r"environment = \{for name, value in local.environment : name => value if value != null\}", user_data), user_data
+    # The fetched secrets: local.secrets itself, less the unset optional ones.
+    assert re.search(r"secrets = \{for name, ref in local.secrets : name => ref if ref != null\}", user_data), user_data
     template = (hcl.MODULES_DIR / "asg_service" / "templates" / "user_data.sh.tftpl").read_text()
-    assignments = set(re.findall(r"^\s*printf '([A-Z_]+)=", template, re.M))
-    assert assignments <= set(m.locals["secrets"]), f"user data writes variables outside local.secrets: {assignments}"
+    assert "%{ for name, ref in secrets ~}" in template and "printf '${name}=%s\\n'" in template
+    literal = set(re.findall(r"^\s*printf '([A-Z_]+)=", template, re.M))
+    assert not literal, f"user data writes variables outside local.secrets: {literal}"
+    assert "--with-decryption" in template, "SSM parameters must be read decrypted (SecureString)"
 
 
 def test_secrets_are_injected_never_plaintext():
+    for compute in COMPUTE_MODULES:
+        m = hcl.modules()[compute]
+        env = m.locals["environment"]
+        secrets = m.locals["secrets"]
+        for name in ("DATABASE_PASSWORD", "DATABASE_URL", "STRATUS_ADMIN_PASSWORD_HASH", "STRATUS_API_TOKEN_SHA256"):
+            assert name not in env, f"{compute}: {name} must not be plain environment"
+        # The password is not injected at task start: the app reads the rotating secret itself.
+        assert "DATABASE_PASSWORD" not in secrets
+        assert hcl.inner(env["DATABASE_SECRET_ARN"]) == "var.database_password_secret_arn"
+        assert hcl.inner(secrets["STRATUS_ADMIN_PASSWORD_HASH"]) == "var.admin_password_hash_secret_arn", compute
+        assert hcl.inner(secrets["STRATUS_API_TOKEN_SHA256"]) == "var.api_token_sha256_secret_arn", compute
+        for var in ("admin_password_hash_secret_arn", "api_token_sha256_secret_arn"):
+            body = m.variables[var]
+            # Optional, and never a value: only an ARN, so no plaintext can land in the state.
+            assert body["default"] is None, f"{compute}: {var} must default to null"
+            assert "secretsmanager" in body["validation"][0]["condition"] and "ssm" in body["validation"][0]["condition"]
+    assert hcl.inner(hcl.modules()["ecs_service"].locals["secrets"]["DATABASE_URL"]) == "var.database_url_parameter_arn"
+    for name, env in hcl.envs().items():
+        for var in ("admin_password_hash_secret_arn", "api_token_sha256_secret_arn"):
+            assert env.variables[var]["default"] is None, f"envs/{name}: {var}"
+            for compute in COMPUTE_MODULES:
+                assert env.module_calls[compute][var] == f"${{var.{var}}}", f"envs/{name}/{compute}: {var}"
+
+
+def test_execution_role_reads_exactly_the_injected_secrets():
     m = hcl.modules()["ecs_service"]
-    env = m.locals["environment"]
-    assert "DATABASE_PASSWORD" not in env and "DATABASE_URL" not in env
-    secrets = m.locals["secrets"]
-    assert hcl.inner(secrets["DATABASE_URL"]) == "var.database_url_parameter_arn"
-    # The password is not injected at task start: the app reads the rotating secret itself.
-    assert "DATABASE_PASSWORD" not in secrets
-    assert "var.database_password_secret_arn" in str(env["DATABASE_SECRET_ARN"])
+    docs = {n: b for _, n, b in m.data_sources("aws_iam_policy_document")}
+    execution = docs["execution"]
+    stmts = {s["sid"]: s for s in execution["statement"]}
+    stmts.update({d["statement"]["content"][0]["sid"]: d["statement"]["content"][0] for d in execution.get("dynamic", [])})
+    assert stmts["ReadTheInjectedParameters"]["actions"] == ["ssm:GetParameters"]
+    assert hcl.inner(stmts["ReadTheInjectedParameters"]["resources"]) == "local.execution_parameter_arns"
+    assert stmts["ReadTheInjectedSecrets"]["actions"] == ["secretsmanager:GetSecretValue"]
+    assert hcl.inner(stmts["ReadTheInjectedSecrets"]["resources"]) == "local.operator_secretsmanager"
+    locals_ = m.locals
+    assert "var.admin_password_hash_secret_arn" in locals_["operator_secret_arns"]
+    assert "var.api_token_sha256_secret_arn" in locals_["operator_secret_arns"]
+    assert "var.database_url_parameter_arn" in locals_["execution_parameter_arns"]
+    assert "local.operator_ssm_parameters" in locals_["execution_parameter_arns"]
+    # The task role (the app) does not get the admin secrets: it only sees what ECS injected.
+    task_docs = [n for n in docs if n.startswith("task")]
+    for n in task_docs:
+        assert "operator_" not in hcl.json_of(docs[n]), f"{n} grants the admin secrets to the app"
+
+
+def test_files_and_board_settings_come_from_the_data_module():
+    for compute in COMPUTE_MODULES:
+        env = hcl.modules()[compute].locals["environment"]
+        assert hcl.inner(env["STRATUS_BOARD_URL"]) == "var.board_url"
+        assert hcl.inner(env["STRATUS_FILES_URL"]) == "var.files_url"
+        assert hcl.inner(env["STRATUS_FILE_METADATA_URL"]) == "var.file_metadata_url"
+        assert hcl.inner(env["STRATUS_S3_SSE_KMS_KEY_ID"]) == "var.files_kms_key_arn"
+        assert hcl.inner(env["STRATUS_S3_SSE"]) == "local.s3_sse"
+        assert hcl.inner(hcl.modules()[compute].locals["s3_sse"]) == 'var.files_kms_key_arn == null ? "AES256" : "aws:kms"'
+        assert hcl.modules()[compute].variables["max_upload_bytes"]["default"] == 104857600
+    for name, env in hcl.envs().items():
+        for compute in COMPUTE_MODULES:
+            call = env.module_calls[compute]
+            for arg, out in (("board_url", "board_url"), ("files_url", "files_url"), ("file_metadata_url", "file_metadata_url"), ("files_kms_key_arn", "files_kms_key_arn")):
+                assert call[arg] == f"${{module.data.{out}}}", f"envs/{name}/{compute}: {arg}"
+    data = hcl.modules()["data"]
+    assert hcl.inner(data.outputs["files_kms_key_arn"]["value"]) == "var.kms_key_arn"
+    sse = data.resource("aws_s3_bucket_server_side_encryption_configuration", "files")["rule"][0]
+    assert hcl.inner(sse["apply_server_side_encryption_by_default"][0]["kms_master_key_id"]) == "var.kms_key_arn"
 
 
 @pytest.mark.parametrize("compute", COMPUTE_MODULES)
@@ -219,6 +279,10 @@ def test_both_compute_variants_set_the_same_environment():
     other = hcl.modules()["asg_service"].locals
     assert set(ecs["environment"]) == set(other["environment"])
     assert set(ecs["secrets"]) == set(other["secrets"])
+    # Same values too, up to the name of the port variable.
+    for name, expr in ecs["environment"].items():
+        assert str(expr).replace("var.container_port", "var.app_port") == str(other["environment"][name]), name
+    assert ecs["s3_sse"] == other["s3_sse"]
 
 
 # ---------------------------------------------------------------------------------------------

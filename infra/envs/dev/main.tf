@@ -1,7 +1,8 @@
 ################################################################################
 # Stratus dev: the same modules, sized for cost (see docs/deploy-aws.md, "Monthly cost")
 #
-#   ALB (HTTP unless a certificate is given) -> 1 Fargate task -> DynamoDB (seed 000)
+#   ALB (HTTP unless a certificate is given) -> 1 Fargate task -> RDS db.t4g.micro single-AZ,
+#   DynamoDB (board, file metadata), S3 (files): the same three tiers as prod.
 #   2 AZs, one NAT gateway, no CDN/WAF by default, no deletion protection, short log retention.
 ################################################################################
 
@@ -65,8 +66,7 @@ module "data" {
   source = "../../modules/data"
 
   name                            = local.name
-  database_engine                 = var.database_engine
-  enable_files                    = true
+  board_store                     = var.board_store
   deletion_protection             = var.deletion_protection
   kms_key_arn                     = module.security.kms_key_arn
   isolated_subnet_ids             = module.network.isolated_subnet_ids
@@ -177,9 +177,15 @@ module "ecs_service" {
   keep_alive_timeout_seconds        = local.keep_alive_timeout_seconds
   trusted_proxy_cidrs               = [module.network.vpc_cidr]
   database_url_parameter_arn        = module.data.database_url_parameter_arn
-  inject_database_password          = var.database_engine == "postgres"
   database_password_secret_arn      = module.data.db_master_secret_arn
   database_pool_size                = 5
+  board_url                         = module.data.board_url
+  files_url                         = module.data.files_url
+  file_metadata_url                 = module.data.file_metadata_url
+  files_kms_key_arn                 = module.data.files_kms_key_arn
+  max_upload_bytes                  = var.max_upload_bytes
+  admin_password_hash_secret_arn    = var.admin_password_hash_secret_arn
+  api_token_sha256_secret_arn       = var.api_token_sha256_secret_arn
   app_policy_json                   = module.data.app_policy_json
   kms_key_arn                       = module.security.kms_key_arn
   log_retention_days                = 7
@@ -191,28 +197,34 @@ module "asg_service" {
   source = "../../modules/asg_service"
   count  = local.ecs ? 0 : 1
 
-  name                         = local.name
-  instance_type                = "t3.micro"
-  subnet_ids                   = module.network.private_subnet_ids
-  security_group_ids           = [module.security.app_security_group_id]
-  target_group_arn             = module.alb.target_group_arn
-  kms_key_arn                  = module.security.kms_key_arn
-  release_version              = var.asg_release_version
-  release_sha256               = var.asg_release_sha256
-  releases_force_destroy       = true
-  app_port                     = 8000
-  drain_seconds                = local.drain_seconds
-  shutdown_timeout_seconds     = local.shutdown_timeout_seconds
-  stop_timeout_seconds         = local.stop_timeout_seconds
-  keep_alive_timeout_seconds   = local.keep_alive_timeout_seconds
-  trusted_proxy_cidrs          = [module.network.vpc_cidr]
-  database_url_parameter_name  = module.data.database_url_parameter_name
-  inject_database_password     = var.database_engine == "postgres"
-  database_password_secret_arn = module.data.db_master_secret_arn
-  app_policy_json              = module.data.app_policy_json
-  min_size                     = 1
-  desired_capacity             = 1
-  max_size                     = 2
+  name                           = local.name
+  instance_type                  = "t3.micro"
+  subnet_ids                     = module.network.private_subnet_ids
+  security_group_ids             = [module.security.app_security_group_id]
+  target_group_arn               = module.alb.target_group_arn
+  kms_key_arn                    = module.security.kms_key_arn
+  release_version                = var.asg_release_version
+  release_sha256                 = var.asg_release_sha256
+  releases_force_destroy         = true
+  app_port                       = 8000
+  drain_seconds                  = local.drain_seconds
+  shutdown_timeout_seconds       = local.shutdown_timeout_seconds
+  stop_timeout_seconds           = local.stop_timeout_seconds
+  keep_alive_timeout_seconds     = local.keep_alive_timeout_seconds
+  trusted_proxy_cidrs            = [module.network.vpc_cidr]
+  database_url_parameter_name    = module.data.database_url_parameter_name
+  database_password_secret_arn   = module.data.db_master_secret_arn
+  board_url                      = module.data.board_url
+  files_url                      = module.data.files_url
+  file_metadata_url              = module.data.file_metadata_url
+  files_kms_key_arn              = module.data.files_kms_key_arn
+  max_upload_bytes               = var.max_upload_bytes
+  admin_password_hash_secret_arn = var.admin_password_hash_secret_arn
+  api_token_sha256_secret_arn    = var.api_token_sha256_secret_arn
+  app_policy_json                = module.data.app_policy_json
+  min_size                       = 1
+  desired_capacity               = 1
+  max_size                       = 2
 }
 
 ################################################################################

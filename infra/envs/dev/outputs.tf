@@ -49,7 +49,7 @@ output "dashboard_name" {
 }
 
 output "submissions_table_name" {
-  description = "DynamoDB submissions table (database_engine = \"dynamodb\")."
+  description = "DynamoDB submissions table (board_store = \"dynamodb\"), else null."
   value       = module.data.submissions_table_name
 }
 

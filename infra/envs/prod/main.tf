@@ -2,10 +2,12 @@
 # Stratus production: three tiers over 3 AZs
 #
 #   CloudFront (+WAF) -> ALB (HTTPS, secret origin header) -> Fargate tasks (private subnets)
-#                                                            -> RDS PostgreSQL Multi-AZ (isolated)
+#     -> RDS PostgreSQL Multi-AZ (isolated): users, blog posts, admin sessions
+#     -> DynamoDB: the board (board_store = "dynamodb", seed 000) and file metadata (seed 004)
+#     -> S3: uploaded files (SSE-KMS), through the gateway endpoint
 #   NAT gateway per AZ, S3/DynamoDB gateway endpoints, flow logs, alarms to email.
-# compute = "asg" swaps Fargate for seed 003's EC2 Auto Scaling group; database_engine =
-# "dynamodb" swaps RDS for seed 000's table.
+# compute = "asg" swaps Fargate for seed 003's EC2 Auto Scaling group; board_store = "postgres"
+# keeps the board in RDS too.
 ################################################################################
 
 locals {
@@ -75,8 +77,7 @@ module "data" {
   source = "../../modules/data"
 
   name                 = local.name
-  database_engine      = var.database_engine
-  enable_files         = true
+  board_store          = var.board_store
   deletion_protection  = var.deletion_protection
   kms_key_arn          = module.security.kms_key_arn
   isolated_subnet_ids  = module.network.isolated_subnet_ids
@@ -196,8 +197,14 @@ module "ecs_service" {
   keep_alive_timeout_seconds        = local.keep_alive_timeout_seconds
   trusted_proxy_cidrs               = [module.network.vpc_cidr]
   database_url_parameter_arn        = module.data.database_url_parameter_arn
-  inject_database_password          = var.database_engine == "postgres"
   database_password_secret_arn      = module.data.db_master_secret_arn
+  board_url                         = module.data.board_url
+  files_url                         = module.data.files_url
+  file_metadata_url                 = module.data.file_metadata_url
+  files_kms_key_arn                 = module.data.files_kms_key_arn
+  max_upload_bytes                  = var.max_upload_bytes
+  admin_password_hash_secret_arn    = var.admin_password_hash_secret_arn
+  api_token_sha256_secret_arn       = var.api_token_sha256_secret_arn
   app_policy_json                   = module.data.app_policy_json
   kms_key_arn                       = module.security.kms_key_arn
   log_retention_days                = 7
@@ -209,27 +216,33 @@ module "asg_service" {
   source = "../../modules/asg_service"
   count  = local.ecs ? 0 : 1
 
-  name                         = local.name
-  instance_type                = "t3.micro"
-  subnet_ids                   = module.network.private_subnet_ids
-  security_group_ids           = [module.security.app_security_group_id]
-  target_group_arn             = module.alb.target_group_arn
-  kms_key_arn                  = module.security.kms_key_arn
-  release_version              = var.asg_release_version
-  release_sha256               = var.asg_release_sha256
-  app_port                     = 8000
-  drain_seconds                = local.drain_seconds
-  shutdown_timeout_seconds     = local.shutdown_timeout_seconds
-  stop_timeout_seconds         = local.stop_timeout_seconds
-  keep_alive_timeout_seconds   = local.keep_alive_timeout_seconds
-  trusted_proxy_cidrs          = [module.network.vpc_cidr]
-  database_url_parameter_name  = module.data.database_url_parameter_name
-  inject_database_password     = var.database_engine == "postgres"
-  database_password_secret_arn = module.data.db_master_secret_arn
-  app_policy_json              = module.data.app_policy_json
-  min_size                     = 1
-  desired_capacity             = 1
-  max_size                     = 4
+  name                           = local.name
+  instance_type                  = "t3.micro"
+  subnet_ids                     = module.network.private_subnet_ids
+  security_group_ids             = [module.security.app_security_group_id]
+  target_group_arn               = module.alb.target_group_arn
+  kms_key_arn                    = module.security.kms_key_arn
+  release_version                = var.asg_release_version
+  release_sha256                 = var.asg_release_sha256
+  app_port                       = 8000
+  drain_seconds                  = local.drain_seconds
+  shutdown_timeout_seconds       = local.shutdown_timeout_seconds
+  stop_timeout_seconds           = local.stop_timeout_seconds
+  keep_alive_timeout_seconds     = local.keep_alive_timeout_seconds
+  trusted_proxy_cidrs            = [module.network.vpc_cidr]
+  database_url_parameter_name    = module.data.database_url_parameter_name
+  database_password_secret_arn   = module.data.db_master_secret_arn
+  board_url                      = module.data.board_url
+  files_url                      = module.data.files_url
+  file_metadata_url              = module.data.file_metadata_url
+  files_kms_key_arn              = module.data.files_kms_key_arn
+  max_upload_bytes               = var.max_upload_bytes
+  admin_password_hash_secret_arn = var.admin_password_hash_secret_arn
+  api_token_sha256_secret_arn    = var.api_token_sha256_secret_arn
+  app_policy_json                = module.data.app_policy_json
+  min_size                       = 1
+  desired_capacity               = 1
+  max_size                       = 4
 }
 
 ################################################################################

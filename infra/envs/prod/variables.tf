@@ -38,15 +38,15 @@ variable "compute" {
   }
 }
 
-variable "database_engine" {
-  description = "\"postgres\" (RDS, seeds 001/004) or \"dynamodb\" (seed 000)."
+variable "board_store" {
+  description = "Where the board (submissions, visit counter) lives: \"dynamodb\" (seed 000's table; the per-visit counter writes stay off the single RDS writer) or \"postgres\" (in RDS with users, posts and sessions). RDS PostgreSQL exists either way."
   type        = string
-  default     = "postgres"
+  default     = "dynamodb"
   nullable    = false
 
   validation {
-    condition     = contains(["postgres", "dynamodb"], var.database_engine)
-    error_message = "database_engine must be \"postgres\" or \"dynamodb\"."
+    condition     = contains(["postgres", "dynamodb"], var.board_store)
+    error_message = "board_store must be \"postgres\" or \"dynamodb\"."
   }
 }
 
@@ -139,6 +139,30 @@ variable "health_check_path" {
 ################################################################################
 # App
 ################################################################################
+
+variable "max_upload_bytes" {
+  description = "STRATUS_MAX_UPLOAD_BYTES: largest file upload the app accepts (100 MiB by default)."
+  type        = number
+  default     = 104857600
+  nullable    = false
+
+  validation {
+    condition     = var.max_upload_bytes >= 1 && var.max_upload_bytes <= 5368709120
+    error_message = "max_upload_bytes must be 1 byte to 5 GiB."
+  }
+}
+
+variable "admin_password_hash_secret_arn" {
+  description = "ARN of a Secrets Manager secret or SSM SecureString you create holding STRATUS_ADMIN_PASSWORD_HASH (argon2id PHC string). Null: no admin login. See docs/deploy-aws.md."
+  type        = string
+  default     = null
+}
+
+variable "api_token_sha256_secret_arn" {
+  description = "ARN of a Secrets Manager secret or SSM SecureString you create holding STRATUS_API_TOKEN_SHA256 (hex SHA-256 of the API bearer token). Null: no API token."
+  type        = string
+  default     = null
+}
 
 variable "image_tag" {
   description = "Image tag Terraform puts in the task definition it registers (the deploy pipeline swaps it for each release)."

@@ -40,14 +40,28 @@ locals {
     STRATUS_KEEP_ALIVE_TIMEOUT      = tostring(var.keep_alive_timeout_seconds)
     STRATUS_TRUSTED_PROXIES         = join(",", var.trusted_proxy_cidrs)
     # The app reads the RDS-managed secret itself (instance profile) and again after a rotation.
-    DATABASE_SECRET_ARN = var.inject_database_password ? var.database_password_secret_arn : null
-    # Files settings (STRATUS_FILES_URL, ...) join here once the binary reads them.
+    DATABASE_SECRET_ARN       = var.database_password_secret_arn
+    STRATUS_BOARD_URL         = var.board_url
+    STRATUS_FILES_URL         = var.files_url
+    STRATUS_FILE_METADATA_URL = var.file_metadata_url
+    STRATUS_S3_SSE            = local.s3_sse
+    STRATUS_S3_SSE_KMS_KEY_ID = var.files_kms_key_arn
+    STRATUS_MAX_UPLOAD_BYTES  = tostring(var.max_upload_bytes)
+    STRATUS_ADMIN_USERNAME    = var.admin_username
+    STRATUS_SESSION_TTL       = tostring(var.session_ttl_seconds)
   }
+  s3_sse = var.files_kms_key_arn == null ? "AES256" : "aws:kms"
 
-  # Fetched at every start by ExecStartPre, never rendered into user data.
+  # Fetched at every start by ExecStartPre, never rendered into user data: an SSM parameter name or
+  # ARN, or a Secrets Manager secret ARN. The admin ones are optional (null: not set).
   secrets = {
-    DATABASE_URL = var.database_url_parameter_name
+    DATABASE_URL                = var.database_url_parameter_name
+    STRATUS_ADMIN_PASSWORD_HASH = var.admin_password_hash_secret_arn
+    STRATUS_API_TOKEN_SHA256    = var.api_token_sha256_secret_arn
   }
+  operator_secret_arns    = compact([var.admin_password_hash_secret_arn, var.api_token_sha256_secret_arn])
+  operator_secretsmanager = [for a in local.operator_secret_arns : a if split(":", a)[2] == "secretsmanager"]
+  operator_ssm_parameters = [for a in local.operator_secret_arns : a if split(":", a)[2] == "ssm"]
 
   cloudwatch_agent_config = jsonencode({
     agent = { run_as_user = "root" }
@@ -237,19 +251,18 @@ data "aws_iam_policy_document" "instance" {
   }
 
   statement {
-    sid       = "ReadTheDatabaseUrlParameter"
-    actions   = ["ssm:GetParameter"]
-    resources = ["arn:${local.partition}:ssm:${local.region}:${data.aws_caller_identity.current.account_id}:parameter${var.database_url_parameter_name}"]
+    sid     = "ReadTheParametersFetchedAtStart"
+    actions = ["ssm:GetParameter"]
+    resources = concat(
+      ["arn:${local.partition}:ssm:${local.region}:${data.aws_caller_identity.current.account_id}:parameter${var.database_url_parameter_name}"],
+      local.operator_ssm_parameters,
+    )
   }
 
-  dynamic "statement" {
-    for_each = var.inject_database_password ? [1] : []
-
-    content {
-      sid       = "ReadTheDatabasePassword"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = [var.database_password_secret_arn]
-    }
+  statement {
+    sid       = "ReadTheDatabasePasswordAndAdminSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = concat([var.database_password_secret_arn], local.operator_secretsmanager)
   }
 
   statement {
@@ -344,15 +357,15 @@ resource "aws_launch_template" "this" {
   }
 
   user_data = base64encode(templatefile("${path.module}/templates/user_data.sh.tftpl", {
-    environment                 = { for name, value in local.environment : name => value if value != null }
-    release_bucket              = aws_s3_bucket.releases.id
-    release_key                 = local.release_key
-    release_sha256              = var.release_sha256
-    rds_ca_bundle_path          = local.rds_ca_bundle_path
-    database_url_parameter_name = local.secrets.DATABASE_URL
-    stop_timeout_seconds        = var.stop_timeout_seconds
-    app_port                    = var.app_port
-    cloudwatch_agent_config     = local.cloudwatch_agent_config
+    environment             = { for name, value in local.environment : name => value if value != null }
+    release_bucket          = aws_s3_bucket.releases.id
+    release_key             = local.release_key
+    release_sha256          = var.release_sha256
+    rds_ca_bundle_path      = local.rds_ca_bundle_path
+    secrets                 = { for name, ref in local.secrets : name => ref if ref != null }
+    stop_timeout_seconds    = var.stop_timeout_seconds
+    app_port                = var.app_port
+    cloudwatch_agent_config = local.cloudwatch_agent_config
   }))
 
   tag_specifications {

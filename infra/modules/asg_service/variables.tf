@@ -269,17 +269,10 @@ variable "database_url_parameter_name" {
   }
 }
 
-variable "inject_database_password" {
-  description = "Give the app database_password_secret_arn as DATABASE_SECRET_ARN and let the instance role read it (PostgreSQL; the app re-reads it after a rotation)."
-  type        = bool
-  default     = true
-  nullable    = false
-}
-
 variable "database_password_secret_arn" {
-  description = "ARN of the RDS-managed Secrets Manager secret ({\"username\",\"password\"}); the app reads it at start and again when PostgreSQL refuses a rotated password."
+  description = "DATABASE_SECRET_ARN: the RDS-managed Secrets Manager secret ({\"username\",\"password\"}); the app reads it with the instance role at start and again when PostgreSQL refuses a rotated password."
   type        = string
-  default     = null
+  nullable    = false
 }
 
 variable "database_pool_size" {
@@ -315,6 +308,112 @@ variable "database_statement_timeout_seconds" {
   validation {
     condition     = var.database_statement_timeout_seconds >= 1 && var.database_statement_timeout_seconds <= 300
     error_message = "database_statement_timeout_seconds must be 1-300."
+  }
+}
+
+################################################################################
+# Board, files and admin
+################################################################################
+
+variable "board_url" {
+  description = "STRATUS_BOARD_URL: dynamodb://TABLE to keep the board in DynamoDB (data module board_url); null keeps it in DATABASE_URL's database."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.board_url == null || can(regex("^dynamodb://[A-Za-z0-9_.-]{3,255}$", var.board_url))
+    error_message = "board_url must be dynamodb://TABLE or null."
+  }
+}
+
+variable "files_url" {
+  description = "STRATUS_FILES_URL: s3://BUCKET/PREFIX where uploads go (data module files_url). The instance role may touch only that prefix."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._-]+)*$", var.files_url))
+    error_message = "files_url must be s3://BUCKET or s3://BUCKET/PREFIX (no trailing slash)."
+  }
+}
+
+variable "file_metadata_url" {
+  description = "STRATUS_FILE_METADATA_URL: dynamodb://TABLE holding one item per file (data module file_metadata_url)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^dynamodb://[A-Za-z0-9_.-]{3,255}$", var.file_metadata_url))
+    error_message = "file_metadata_url must be dynamodb://TABLE."
+  }
+}
+
+variable "files_kms_key_arn" {
+  description = "Customer managed key the files bucket encrypts with: sets STRATUS_S3_SSE = aws:kms and STRATUS_S3_SSE_KMS_KEY_ID. Null uses SSE-S3 (STRATUS_S3_SSE = AES256)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.files_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.files_kms_key_arn))
+    error_message = "files_kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+variable "max_upload_bytes" {
+  description = "STRATUS_MAX_UPLOAD_BYTES: largest upload the app accepts (100 MiB by default)."
+  type        = number
+  default     = 104857600
+  nullable    = false
+
+  validation {
+    condition     = var.max_upload_bytes >= 1 && var.max_upload_bytes <= 5368709120
+    error_message = "max_upload_bytes must be 1 byte to 5 GiB (the largest single S3 PUT)."
+  }
+}
+
+variable "admin_username" {
+  description = "STRATUS_ADMIN_USERNAME: the admin's login name."
+  type        = string
+  default     = "admin"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.@-]{1,64}$", var.admin_username))
+    error_message = "admin_username must be 1-64 letters, digits or _.@-."
+  }
+}
+
+variable "session_ttl_seconds" {
+  description = "STRATUS_SESSION_TTL: lifetime of an admin session in seconds (12 h by default). Sessions live in PostgreSQL, shared by every instance."
+  type        = number
+  default     = 43200
+  nullable    = false
+
+  validation {
+    condition     = var.session_ttl_seconds >= 300 && var.session_ttl_seconds <= 2592000
+    error_message = "session_ttl_seconds must be 5 minutes to 30 days."
+  }
+}
+
+variable "admin_password_hash_secret_arn" {
+  description = "ARN of a Secrets Manager secret or SSM SecureString parameter (created by the operator) holding STRATUS_ADMIN_PASSWORD_HASH, an argon2id PHC string; fetched at every start. Null: no admin login."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.admin_password_hash_secret_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+|ssm:[^:]+:[0-9]{12}:parameter/.+)$", var.admin_password_hash_secret_arn))
+    error_message = "admin_password_hash_secret_arn must be the full ARN of a Secrets Manager secret (no JSON key suffix) or an SSM parameter."
+  }
+}
+
+variable "api_token_sha256_secret_arn" {
+  description = "ARN of a Secrets Manager secret or SSM SecureString parameter (created by the operator) holding STRATUS_API_TOKEN_SHA256, the hex SHA-256 of the API bearer token; fetched at every start. Null: no API token."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_token_sha256_secret_arn == null || can(regex("^arn:aws[a-z-]*:(secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+|ssm:[^:]+:[0-9]{12}:parameter/.+)$", var.api_token_sha256_secret_arn))
+    error_message = "api_token_sha256_secret_arn must be the full ARN of a Secrets Manager secret (no JSON key suffix) or an SSM parameter."
   }
 }
 

@@ -1,6 +1,12 @@
 ################################################################################
-# Data: DynamoDB tables, RDS PostgreSQL, the files bucket, the DATABASE_URL parameter, and the
-# IAM policy that lets the app (ECS task role or EC2 instance role) use exactly these.
+# Data: the three tiers' stores and the IAM policy that lets the app (ECS task role or EC2
+# instance role) use exactly these.
+#
+#   RDS PostgreSQL (always): users, blog posts, admin sessions, and the board unless board_store
+#                            is "dynamodb" (DATABASE_URL, from the SSM parameter)
+#   DynamoDB submissions     (board_store = "dynamodb", seed 000): the board (STRATUS_BOARD_URL)
+#   S3 files bucket + DynamoDB file_metadata (always, seed 004): uploads (STRATUS_FILES_URL,
+#                            STRATUS_FILE_METADATA_URL)
 ################################################################################
 
 data "aws_caller_identity" "current" {}
@@ -8,19 +14,17 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  region     = data.aws_region.current.region
-  postgres   = var.database_engine == "postgres"
-  dynamodb   = var.database_engine == "dynamodb"
-  files      = var.enable_files
-  db_port    = 5432
-  table_arns = concat(aws_dynamodb_table.submissions[*].arn, aws_dynamodb_table.file_metadata[*].arn)
-  files_arn  = try(aws_s3_bucket.files[0].arn, null)
-  kms_via    = ["dynamodb.${local.region}.amazonaws.com", "s3.${local.region}.amazonaws.com", "ssm.${local.region}.amazonaws.com"]
-  database_url = local.postgres ? (
-    "postgres://${var.db_username}@${aws_db_instance.this[0].address}:${local.db_port}/${var.db_name}?sslmode=verify-full"
-    ) : (
-    "dynamodb://${aws_dynamodb_table.submissions[0].name}"
-  )
+  region         = data.aws_region.current.region
+  board_dynamodb = var.board_store == "dynamodb"
+  db_port        = 5432
+  files_arn      = aws_s3_bucket.files.arn
+
+  # No password in the URL: the app reads it from the RDS-managed secret (DATABASE_SECRET_ARN).
+  database_url = "postgres://${var.db_username}@${aws_db_instance.this.address}:${local.db_port}/${var.db_name}?sslmode=verify-full"
+  # Unset (null) keeps the board in DATABASE_URL's database.
+  board_url         = local.board_dynamodb ? "dynamodb://${aws_dynamodb_table.submissions[0].name}" : null
+  files_url         = "s3://${aws_s3_bucket.files.id}/${trimsuffix(var.files_prefix, "/")}"
+  file_metadata_url = "dynamodb://${aws_dynamodb_table.file_metadata.name}"
 }
 
 ################################################################################
@@ -29,10 +33,11 @@ locals {
 # verifies them at start with DescribeTable and never creates tables in AWS.
 ################################################################################
 
-# Submissions (seed 000): one item per submission, newest last within a user; the visit counter
-# and the "latest" pointer live here too under keys no username can take.
+# Submissions (seed 000), only with board_store = "dynamodb": one item per submission, newest last
+# within a user; the visit counter and the "latest" pointer live here too under keys no username
+# can take.
 resource "aws_dynamodb_table" "submissions" {
-  count = local.dynamodb ? 1 : 0
+  count = local.board_dynamodb ? 1 : 0
 
   name                        = "${var.name}-submissions"
   billing_mode                = "PAY_PER_REQUEST"
@@ -73,10 +78,8 @@ resource "aws_dynamodb_table" "submissions" {
   tags = var.tags
 }
 
-# File metadata (seed 004): one item per uploaded object; listed per owner, newest first.
+# File metadata (seed 004, always): one item per uploaded object; listed per owner, newest first.
 resource "aws_dynamodb_table" "file_metadata" {
-  count = local.files ? 1 : 0
-
   name                        = "${var.name}-file-metadata"
   billing_mode                = "PAY_PER_REQUEST"
   hash_key                    = "file_id"
@@ -122,8 +125,6 @@ resource "aws_dynamodb_table" "file_metadata" {
 ################################################################################
 
 resource "aws_db_subnet_group" "this" {
-  count = local.postgres ? 1 : 0
-
   name_prefix = "${var.name}-"
   description = "${var.name}: isolated subnets (no route out of the VPC)"
   subnet_ids  = var.isolated_subnet_ids
@@ -133,14 +134,12 @@ resource "aws_db_subnet_group" "this" {
   lifecycle {
     precondition {
       condition     = length(var.isolated_subnet_ids) >= 2 && var.db_security_group_id != null
-      error_message = "database_engine = \"postgres\" needs isolated_subnet_ids in two or more AZs and db_security_group_id."
+      error_message = "RDS needs isolated_subnet_ids in two or more AZs and db_security_group_id."
     }
   }
 }
 
 resource "aws_db_parameter_group" "this" {
-  count = local.postgres ? 1 : 0
-
   name_prefix = "${var.name}-pg16-"
   family      = "postgres16"
   description = "${var.name}: TLS required, slow statements logged"
@@ -189,7 +188,7 @@ data "aws_iam_policy_document" "rds_monitoring_assume" {
 }
 
 resource "aws_iam_role" "rds_monitoring" {
-  count = local.postgres && var.db_monitoring_interval_seconds > 0 ? 1 : 0
+  count = var.db_monitoring_interval_seconds > 0 ? 1 : 0
 
   name_prefix        = "${var.name}-rds-mon-"
   assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
@@ -198,7 +197,7 @@ resource "aws_iam_role" "rds_monitoring" {
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {
-  count = local.postgres && var.db_monitoring_interval_seconds > 0 ? 1 : 0
+  count = var.db_monitoring_interval_seconds > 0 ? 1 : 0
 
   role       = aws_iam_role.rds_monitoring[0].name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
@@ -206,8 +205,6 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
 
 resource "aws_db_instance" "this" {
   # checkov:skip=CKV_AWS_157: Multi-AZ is the db_multi_az variable: true in prod, false in the cheap dev environment
-  count = local.postgres ? 1 : 0
-
   identifier     = var.name
   engine         = "postgres"
   engine_version = var.db_engine_version
@@ -228,9 +225,9 @@ resource "aws_db_instance" "this" {
   storage_encrypted     = true
   kms_key_id            = var.kms_key_arn
 
-  db_subnet_group_name   = aws_db_subnet_group.this[0].name
+  db_subnet_group_name   = aws_db_subnet_group.this.name
   vpc_security_group_ids = [var.db_security_group_id]
-  parameter_group_name   = aws_db_parameter_group.this[0].name
+  parameter_group_name   = aws_db_parameter_group.this.name
   publicly_accessible    = false
   multi_az               = var.db_multi_az
   ca_cert_identifier     = "rds-ca-rsa2048-g1"
@@ -266,7 +263,7 @@ resource "aws_db_instance" "this" {
 
 resource "aws_ssm_parameter" "database_url" {
   name        = "/${var.name}/database-url"
-  description = "DATABASE_URL for ${var.name} (${var.database_engine}); the password is injected separately"
+  description = "DATABASE_URL for ${var.name} (RDS PostgreSQL); the app reads the password from the RDS-managed secret"
   type        = "SecureString"
   key_id      = var.kms_key_arn
   value       = local.database_url
@@ -281,8 +278,6 @@ resource "aws_ssm_parameter" "database_url" {
 resource "aws_s3_bucket" "files" {
   # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery decision with its own cost; versioning and PITR cover mistakes
   # checkov:skip=CKV2_AWS_62: nothing consumes object events yet
-  count = local.files ? 1 : 0
-
   bucket_prefix = "${var.name}-files-"
   force_destroy = false
 
@@ -290,9 +285,7 @@ resource "aws_s3_bucket" "files" {
 }
 
 resource "aws_s3_bucket_public_access_block" "files" {
-  count = local.files ? 1 : 0
-
-  bucket                  = aws_s3_bucket.files[0].id
+  bucket                  = aws_s3_bucket.files.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -300,9 +293,7 @@ resource "aws_s3_bucket_public_access_block" "files" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "files" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files[0].id
+  bucket = aws_s3_bucket.files.id
 
   rule {
     object_ownership = "BucketOwnerEnforced"
@@ -310,9 +301,7 @@ resource "aws_s3_bucket_ownership_controls" "files" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "files" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files[0].id
+  bucket = aws_s3_bucket.files.id
 
   rule {
     apply_server_side_encryption_by_default {
@@ -324,9 +313,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "files" {
 }
 
 resource "aws_s3_bucket_versioning" "files" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files[0].id
+  bucket = aws_s3_bucket.files.id
 
   versioning_configuration {
     status = "Enabled"
@@ -334,9 +321,7 @@ resource "aws_s3_bucket_versioning" "files" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "files" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files[0].id
+  bucket = aws_s3_bucket.files.id
 
   rule {
     id     = "expire-old-versions"
@@ -361,21 +346,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "files" {
 }
 
 resource "aws_s3_bucket_logging" "files" {
-  count = local.files ? 1 : 0
-
-  bucket        = aws_s3_bucket.files[0].id
-  target_bucket = aws_s3_bucket.files_access_logs[0].id
+  bucket        = aws_s3_bucket.files.id
+  target_bucket = aws_s3_bucket.files_access_logs.id
   target_prefix = "files/"
 }
 
 data "aws_iam_policy_document" "files" {
-  count = local.files ? 1 : 0
-
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [aws_s3_bucket.files[0].arn, "${aws_s3_bucket.files[0].arn}/*"]
+    resources = [aws_s3_bucket.files.arn, "${aws_s3_bucket.files.arn}/*"]
 
     principals {
       type        = "*"
@@ -393,7 +374,7 @@ data "aws_iam_policy_document" "files" {
     sid       = "DenyOldTls"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [aws_s3_bucket.files[0].arn, "${aws_s3_bucket.files[0].arn}/*"]
+    resources = [aws_s3_bucket.files.arn, "${aws_s3_bucket.files.arn}/*"]
 
     principals {
       type        = "*"
@@ -406,13 +387,51 @@ data "aws_iam_policy_document" "files" {
       values   = ["1.2"]
     }
   }
+
+  # Every object is SSE-KMS under our key. A PutObject (or CreateMultipartUpload) that asks for
+  # anything else is refused; one that asks for nothing gets the bucket default (SSE-KMS, this
+  # key). "IfExists" because UploadPart and CompleteMultipartUpload, also s3:PutObject, carry no
+  # encryption headers: a plain Null test would break every multipart upload.
+  statement {
+    sid       = "DenyUploadsNotEncryptedWithKms"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.files.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms"]
+    }
+  }
+
+  statement {
+    sid       = "DenyUploadsUnderAnotherKmsKey"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.files.arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+      values   = [var.kms_key_arn]
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "files" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files[0].id
-  policy = data.aws_iam_policy_document.files[0].json
+  bucket = aws_s3_bucket.files.id
+  policy = data.aws_iam_policy_document.files.json
 
   depends_on = [aws_s3_bucket_public_access_block.files]
 }
@@ -423,8 +442,6 @@ resource "aws_s3_bucket" "files_access_logs" {
   # checkov:skip=CKV_AWS_18: this is the log sink itself; logging its own access would recurse
   # checkov:skip=CKV_AWS_144: access logs are not worth replicating across regions
   # checkov:skip=CKV2_AWS_62: nothing consumes events from the log bucket
-  count = local.files ? 1 : 0
-
   bucket_prefix = "${var.name}-files-logs-"
   force_destroy = false
 
@@ -432,9 +449,7 @@ resource "aws_s3_bucket" "files_access_logs" {
 }
 
 resource "aws_s3_bucket_public_access_block" "files_access_logs" {
-  count = local.files ? 1 : 0
-
-  bucket                  = aws_s3_bucket.files_access_logs[0].id
+  bucket                  = aws_s3_bucket.files_access_logs.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -442,9 +457,7 @@ resource "aws_s3_bucket_public_access_block" "files_access_logs" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "files_access_logs" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files_access_logs[0].id
+  bucket = aws_s3_bucket.files_access_logs.id
 
   rule {
     object_ownership = "BucketOwnerEnforced"
@@ -452,9 +465,7 @@ resource "aws_s3_bucket_ownership_controls" "files_access_logs" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "files_access_logs" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files_access_logs[0].id
+  bucket = aws_s3_bucket.files_access_logs.id
 
   rule {
     apply_server_side_encryption_by_default {
@@ -464,9 +475,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "files_access_logs
 }
 
 resource "aws_s3_bucket_versioning" "files_access_logs" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files_access_logs[0].id
+  bucket = aws_s3_bucket.files_access_logs.id
 
   versioning_configuration {
     status = "Enabled"
@@ -474,9 +483,7 @@ resource "aws_s3_bucket_versioning" "files_access_logs" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "files_access_logs" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files_access_logs[0].id
+  bucket = aws_s3_bucket.files_access_logs.id
 
   rule {
     id     = "expire-access-logs"
@@ -499,12 +506,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "files_access_logs" {
 }
 
 data "aws_iam_policy_document" "files_access_logs" {
-  count = local.files ? 1 : 0
-
   statement {
     sid       = "S3LogDeliveryFromTheFilesBucket"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.files_access_logs[0].arn}/files/*"]
+    resources = ["${aws_s3_bucket.files_access_logs.arn}/files/*"]
 
     principals {
       type        = "Service"
@@ -514,7 +519,7 @@ data "aws_iam_policy_document" "files_access_logs" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [aws_s3_bucket.files[0].arn]
+      values   = [aws_s3_bucket.files.arn]
     }
 
     condition {
@@ -528,7 +533,7 @@ data "aws_iam_policy_document" "files_access_logs" {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [aws_s3_bucket.files_access_logs[0].arn, "${aws_s3_bucket.files_access_logs[0].arn}/*"]
+    resources = [aws_s3_bucket.files_access_logs.arn, "${aws_s3_bucket.files_access_logs.arn}/*"]
 
     principals {
       type        = "*"
@@ -544,10 +549,8 @@ data "aws_iam_policy_document" "files_access_logs" {
 }
 
 resource "aws_s3_bucket_policy" "files_access_logs" {
-  count = local.files ? 1 : 0
-
-  bucket = aws_s3_bucket.files_access_logs[0].id
-  policy = data.aws_iam_policy_document.files_access_logs[0].json
+  bucket = aws_s3_bucket.files_access_logs.id
+  policy = data.aws_iam_policy_document.files_access_logs.json
 
   depends_on = [aws_s3_bucket_public_access_block.files_access_logs]
 }
@@ -558,14 +561,15 @@ resource "aws_s3_bucket_policy" "files_access_logs" {
 ################################################################################
 
 data "aws_iam_policy_document" "app" {
-  # Transactions are authorized per contained action: Put/Update by PutItem/UpdateItem,
-  # ConditionCheck by ConditionCheckItem. There is no separate TransactWriteItems permission.
+  # The board (board_store = "dynamodb"). Transactions are authorized per contained action:
+  # Put/Update by PutItem/UpdateItem, ConditionCheck by ConditionCheckItem. There is no separate
+  # TransactWriteItems permission.
   # https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html
   dynamic "statement" {
-    for_each = length(local.table_arns) > 0 ? [1] : []
+    for_each = local.board_dynamodb ? [1] : []
 
     content {
-      sid = "ReadWriteOwnTables"
+      sid = "ReadWriteTheBoardTable"
       actions = [
         "dynamodb:DescribeTable",
         "dynamodb:GetItem",
@@ -574,38 +578,58 @@ data "aws_iam_policy_document" "app" {
         "dynamodb:ConditionCheckItem",
         "dynamodb:Query",
       ]
-      resources = concat(local.table_arns, [for arn in local.table_arns : "${arn}/index/*"])
-    }
-  }
-
-  dynamic "statement" {
-    for_each = local.files ? [1] : []
-
-    content {
-      sid = "ObjectsUnderTheFilesPrefix"
-      actions = [
-        "s3:GetObject",
-        "s3:PutObject",
-        "s3:DeleteObject",
-        "s3:AbortMultipartUpload",
+      resources = [
+        aws_dynamodb_table.submissions[0].arn,
+        "${aws_dynamodb_table.submissions[0].arn}/index/by_submission_id",
       ]
-      resources = ["${local.files_arn}/${var.files_prefix}*"]
     }
   }
 
-  dynamic "statement" {
-    for_each = local.files ? [1] : []
+  # File metadata: one item per object, written after the object, deleted with it, listed per
+  # owner through the by_owner index. DescribeTable is the start-up schema check.
+  statement {
+    sid = "ReadWriteTheFileMetadataTable"
+    actions = [
+      "dynamodb:DescribeTable",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:Query",
+    ]
+    resources = [
+      aws_dynamodb_table.file_metadata.arn,
+      "${aws_dynamodb_table.file_metadata.arn}/index/by_owner",
+    ]
+  }
 
-    content {
-      sid       = "ListOnlyTheFilesPrefix"
-      actions   = ["s3:ListBucket"]
-      resources = [local.files_arn]
+  # Objects only under the prefix: single and multipart uploads (s3:PutObject covers
+  # Create/UploadPart/Complete), downloads, deletes, and cleaning up failed multipart uploads.
+  statement {
+    sid = "ObjectsUnderTheFilesPrefix"
+    actions = [
+      "s3:PutObject",
+      "s3:GetObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+    ]
+    resources = ["${local.files_arn}/${var.files_prefix}*"]
+  }
 
-      condition {
-        test     = "StringLike"
-        variable = "s3:prefix"
-        values   = ["${var.files_prefix}*"]
-      }
+  # Listing (the orphan sweep) only below the prefix. "IfExists": S3 also consults ListBucket,
+  # without any s3:prefix, to decide whether a GET/HEAD of a missing key answers 404 or 403. The
+  # app reads 404 as "no such object" (the sweep's existence check); a 403 there would be an
+  # outage. A list without a prefix passes too, which in this bucket (the app's files only; the
+  # access logs have their own bucket) shows nothing beyond the prefix.
+  statement {
+    sid       = "ListOnlyTheFilesPrefix"
+    actions   = ["s3:ListBucket"]
+    resources = [local.files_arn]
+
+    condition {
+      test     = "StringLikeIfExists"
+      variable = "s3:prefix"
+      values   = [var.files_prefix, "${var.files_prefix}*"]
     }
   }
 
@@ -615,17 +639,138 @@ data "aws_iam_policy_document" "app" {
     resources = [aws_ssm_parameter.database_url.arn]
   }
 
-  # SSE-KMS objects and the SecureString parameter need the caller to use the key; only through
-  # those services, never directly.
+  # SSE-KMS objects: S3 asks KMS for a data key on upload and to decrypt it on download, on the
+  # caller's behalf. Only through S3, and only for this bucket (with S3 Bucket Keys the
+  # encryption context is the bucket ARN; without, the object ARN).
   statement {
-    sid       = "UseTheKeyThroughS3AndSsm"
+    sid       = "UseTheKeyThroughS3ForTheFilesBucket"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [local.files_arn, "${local.files_arn}/${var.files_prefix}*"]
+    }
+  }
+
+  # The tables and the SecureString parameter are encrypted with the same key; again only
+  # through those services.
+  statement {
+    sid       = "UseTheKeyThroughDynamodbAndSsm"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
 
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = local.kms_via
+      values   = ["dynamodb.${local.region}.amazonaws.com", "ssm.${local.region}.amazonaws.com"]
     }
   }
+}
+
+################################################################################
+# RDS and the files tier used to be optional (count = 0 or 1); they always exist now. These keep
+# a stack applied before that change from destroying and recreating them.
+################################################################################
+
+moved {
+  from = aws_dynamodb_table.file_metadata[0]
+  to   = aws_dynamodb_table.file_metadata
+}
+
+moved {
+  from = aws_db_subnet_group.this[0]
+  to   = aws_db_subnet_group.this
+}
+
+moved {
+  from = aws_db_parameter_group.this[0]
+  to   = aws_db_parameter_group.this
+}
+
+moved {
+  from = aws_db_instance.this[0]
+  to   = aws_db_instance.this
+}
+
+moved {
+  from = aws_s3_bucket.files[0]
+  to   = aws_s3_bucket.files
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.files[0]
+  to   = aws_s3_bucket_public_access_block.files
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.files[0]
+  to   = aws_s3_bucket_ownership_controls.files
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.files[0]
+  to   = aws_s3_bucket_server_side_encryption_configuration.files
+}
+
+moved {
+  from = aws_s3_bucket_versioning.files[0]
+  to   = aws_s3_bucket_versioning.files
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.files[0]
+  to   = aws_s3_bucket_lifecycle_configuration.files
+}
+
+moved {
+  from = aws_s3_bucket_policy.files[0]
+  to   = aws_s3_bucket_policy.files
+}
+
+moved {
+  from = aws_s3_bucket.files_access_logs[0]
+  to   = aws_s3_bucket.files_access_logs
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.files_access_logs[0]
+  to   = aws_s3_bucket_public_access_block.files_access_logs
+}
+
+moved {
+  from = aws_s3_bucket_ownership_controls.files_access_logs[0]
+  to   = aws_s3_bucket_ownership_controls.files_access_logs
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.files_access_logs[0]
+  to   = aws_s3_bucket_server_side_encryption_configuration.files_access_logs
+}
+
+moved {
+  from = aws_s3_bucket_versioning.files_access_logs[0]
+  to   = aws_s3_bucket_versioning.files_access_logs
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.files_access_logs[0]
+  to   = aws_s3_bucket_lifecycle_configuration.files_access_logs
+}
+
+moved {
+  from = aws_s3_bucket_policy.files_access_logs[0]
+  to   = aws_s3_bucket_policy.files_access_logs
+}
+
+moved {
+  from = aws_s3_bucket_logging.files[0]
+  to   = aws_s3_bucket_logging.files
 }

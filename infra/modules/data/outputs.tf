@@ -3,23 +3,23 @@
 ################################################################################
 
 output "submissions_table_name" {
-  description = "Name of the submissions table, or null with the postgres engine."
+  description = "Name of the board's submissions table, or null with board_store = \"postgres\"."
   value       = try(aws_dynamodb_table.submissions[0].name, null)
 }
 
 output "file_metadata_table_name" {
-  description = "Name of the file-metadata table, or null when files are off."
-  value       = try(aws_dynamodb_table.file_metadata[0].name, null)
+  description = "Name of the file-metadata table."
+  value       = try(aws_dynamodb_table.file_metadata.name, null)
 }
 
 output "table_names" {
   description = "Names of every table the app uses."
-  value       = try(concat(aws_dynamodb_table.submissions[*].name, aws_dynamodb_table.file_metadata[*].name), [])
+  value       = try(concat(aws_dynamodb_table.submissions[*].name, [aws_dynamodb_table.file_metadata.name]), [])
 }
 
 output "table_arns" {
   description = "ARNs of every table the app uses."
-  value       = try(local.table_arns, [])
+  value       = try(concat(aws_dynamodb_table.submissions[*].arn, [aws_dynamodb_table.file_metadata.arn]), [])
 }
 
 ################################################################################
@@ -27,18 +27,18 @@ output "table_arns" {
 ################################################################################
 
 output "db_instance_identifier" {
-  description = "Identifier of the DB instance (CloudWatch DBInstanceIdentifier), or null with DynamoDB."
-  value       = try(aws_db_instance.this[0].identifier, null)
+  description = "Identifier of the DB instance (CloudWatch DBInstanceIdentifier)."
+  value       = try(aws_db_instance.this.identifier, null)
 }
 
 output "db_address" {
-  description = "Host name of the DB instance, or null with DynamoDB."
-  value       = try(aws_db_instance.this[0].address, null)
+  description = "Host name of the DB instance."
+  value       = try(aws_db_instance.this.address, null)
 }
 
 output "db_master_secret_arn" {
-  description = "ARN of the RDS-managed Secrets Manager secret (JSON with \"username\" and \"password\"), or null with DynamoDB."
-  value       = try(aws_db_instance.this[0].master_user_secret[0].secret_arn, null)
+  description = "ARN of the RDS-managed Secrets Manager secret (JSON with \"username\" and \"password\"); the app's DATABASE_SECRET_ARN."
+  value       = try(aws_db_instance.this.master_user_secret[0].secret_arn, null)
 }
 
 ################################################################################
@@ -55,9 +55,9 @@ output "database_url_parameter_name" {
   value       = try(aws_ssm_parameter.database_url.name, null)
 }
 
-output "uses_postgres" {
-  description = "True when the app talks to RDS (so DATABASE_PASSWORD must be injected)."
-  value       = local.postgres
+output "board_url" {
+  description = "STRATUS_BOARD_URL (dynamodb://TABLE) with board_store = \"dynamodb\", else null (the board stays in DATABASE_URL's database)."
+  value       = local.board_url
 }
 
 ################################################################################
@@ -65,18 +65,33 @@ output "uses_postgres" {
 ################################################################################
 
 output "files_bucket_name" {
-  description = "Name of the files bucket, or null when files are off."
-  value       = try(aws_s3_bucket.files[0].id, null)
+  description = "Name of the files bucket."
+  value       = try(aws_s3_bucket.files.id, null)
 }
 
 output "files_bucket_arn" {
-  description = "ARN of the files bucket, or null when files are off."
-  value       = try(aws_s3_bucket.files[0].arn, null)
+  description = "ARN of the files bucket."
+  value       = try(aws_s3_bucket.files.arn, null)
 }
 
 output "files_prefix" {
   description = "Key prefix the app may use in the files bucket."
   value       = var.files_prefix
+}
+
+output "files_url" {
+  description = "STRATUS_FILES_URL: s3://BUCKET/PREFIX (the prefix without its trailing slash)."
+  value       = local.files_url
+}
+
+output "file_metadata_url" {
+  description = "STRATUS_FILE_METADATA_URL: dynamodb://TABLE."
+  value       = local.file_metadata_url
+}
+
+output "files_kms_key_arn" {
+  description = "The customer managed key the bucket encrypts with: STRATUS_S3_SSE = aws:kms and STRATUS_S3_SSE_KMS_KEY_ID."
+  value       = var.kms_key_arn
 }
 
 ################################################################################

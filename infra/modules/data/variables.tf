@@ -13,23 +13,16 @@ variable "name" {
   }
 }
 
-variable "database_engine" {
-  description = "Where submissions live: \"postgres\" (RDS, seeds 001/004) or \"dynamodb\" (seed 000). Decides DATABASE_URL."
+variable "board_store" {
+  description = "Where the board (submissions and the visit counter) lives: \"postgres\" (in RDS with everything else) or \"dynamodb\" (seed 000's table, STRATUS_BOARD_URL). RDS exists either way."
   type        = string
   default     = "postgres"
   nullable    = false
 
   validation {
-    condition     = contains(["postgres", "dynamodb"], var.database_engine)
-    error_message = "database_engine must be \"postgres\" or \"dynamodb\"."
+    condition     = contains(["postgres", "dynamodb"], var.board_store)
+    error_message = "board_store must be \"postgres\" or \"dynamodb\"."
   }
-}
-
-variable "enable_files" {
-  description = "Create the files bucket and the file-metadata table (seed 004) and grant the app access to them."
-  type        = bool
-  default     = true
-  nullable    = false
 }
 
 variable "deletion_protection" {

@@ -31,19 +31,39 @@ locals {
     # The app reads the RDS-managed secret itself (task role), not a value injected at task start:
     # RDS rotates that password every 7 days, and the app re-reads the secret when PostgreSQL refuses
     # its credentials. An injected value would stay stale until every task was replaced.
-    DATABASE_SECRET_ARN = var.inject_database_password ? var.database_password_secret_arn : null
-    # Files (S3 bucket + file-metadata table, built by the data module) go here once the binary
-    # reads them: STRATUS_FILES_URL = "s3://BUCKET/PREFIX", STRATUS_FILE_METADATA_URL =
-    # "dynamodb://TABLE", STRATUS_S3_SSE = "aws:kms", STRATUS_S3_SSE_KMS_KEY_ID = the key ARN.
+    DATABASE_SECRET_ARN = var.database_password_secret_arn
+    # The board in DynamoDB (board_store = "dynamodb"); unset keeps it in DATABASE_URL's database.
+    STRATUS_BOARD_URL = var.board_url
+    # Files: objects in S3 under the prefix, metadata in DynamoDB (data module).
+    STRATUS_FILES_URL         = var.files_url
+    STRATUS_FILE_METADATA_URL = var.file_metadata_url
+    STRATUS_S3_SSE            = local.s3_sse
+    STRATUS_S3_SSE_KMS_KEY_ID = var.files_kms_key_arn
+    STRATUS_MAX_UPLOAD_BYTES  = tostring(var.max_upload_bytes)
+    # Admin: the user name and session lifetime are plain settings; the password hash and the API
+    # token digest come from `secrets` below.
+    STRATUS_ADMIN_USERNAME = var.admin_username
+    STRATUS_SESSION_TTL    = tostring(var.session_ttl_seconds)
   }
+  s3_sse = var.files_kms_key_arn == null ? "AES256" : "aws:kms"
 
   # Injected by the ECS agent at start with the execution role; never plaintext in the task
   # definition. DATABASE_URL holds no password (it is seed 004's SSM parameter); the password is read
-  # by the app from the Secrets Manager secret RDS manages (DATABASE_SECRET_ARN above).
+  # by the app from the Secrets Manager secret RDS manages (DATABASE_SECRET_ARN above). The admin
+  # values are the operator's own secrets (Secrets Manager or SSM SecureString), optional: unset,
+  # the admin login and the API token are off.
   secrets = {
-    DATABASE_URL = var.database_url_parameter_arn
+    DATABASE_URL                = var.database_url_parameter_arn
+    STRATUS_ADMIN_PASSWORD_HASH = var.admin_password_hash_secret_arn
+    STRATUS_API_TOKEN_SHA256    = var.api_token_sha256_secret_arn
   }
   container_secrets = [for k, v in local.secrets : { name = k, valueFrom = v } if v != null]
+
+  # What the execution role may read to inject them: exactly these ARNs.
+  operator_secret_arns     = compact([var.admin_password_hash_secret_arn, var.api_token_sha256_secret_arn])
+  operator_secretsmanager  = [for a in local.operator_secret_arns : a if split(":", a)[2] == "secretsmanager"]
+  operator_ssm_parameters  = [for a in local.operator_secret_arns : a if split(":", a)[2] == "ssm"]
+  execution_parameter_arns = concat([var.database_url_parameter_arn], local.operator_ssm_parameters)
 
   # AWS does not support ECS Exec with a read-only root filesystem (the SSM agent writes into the
   # container), so turning Exec on for a break-glass session trades that hardening away.
@@ -164,9 +184,19 @@ data "aws_iam_policy_document" "execution" {
   }
 
   statement {
-    sid       = "ReadTheDatabaseUrlParameter"
+    sid       = "ReadTheInjectedParameters"
     actions   = ["ssm:GetParameters"]
-    resources = [var.database_url_parameter_arn]
+    resources = local.execution_parameter_arns
+  }
+
+  dynamic "statement" {
+    for_each = length(local.operator_secretsmanager) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadTheInjectedSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = local.operator_secretsmanager
+    }
   }
 
   statement {
@@ -213,8 +243,6 @@ resource "aws_iam_role_policy" "task_app" {
 
 # The RDS-managed master secret, read by the app at start and again after a rotation.
 data "aws_iam_policy_document" "task_database_secret" {
-  count = var.inject_database_password ? 1 : 0
-
   statement {
     sid       = "ReadTheDatabaseSecret"
     actions   = ["secretsmanager:GetSecretValue"]
@@ -235,11 +263,14 @@ data "aws_iam_policy_document" "task_database_secret" {
 }
 
 resource "aws_iam_role_policy" "task_database_secret" {
-  count = var.inject_database_password ? 1 : 0
-
   name   = "database-secret"
   role   = aws_iam_role.task.id
-  policy = data.aws_iam_policy_document.task_database_secret[0].json
+  policy = data.aws_iam_policy_document.task_database_secret.json
+}
+
+moved {
+  from = aws_iam_role_policy.task_database_secret[0]
+  to   = aws_iam_role_policy.task_database_secret
 }
 
 data "aws_iam_policy_document" "task_exec" {
@@ -378,11 +409,6 @@ resource "aws_ecs_task_definition" "this" {
     precondition {
       condition     = var.drain_seconds < var.shutdown_timeout_seconds
       error_message = "drain_seconds must be below shutdown_timeout_seconds."
-    }
-
-    precondition {
-      condition     = !var.inject_database_password || var.database_password_secret_arn != null
-      error_message = "inject_database_password needs database_password_secret_arn."
     }
   }
 }
