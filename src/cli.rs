@@ -3,7 +3,7 @@
 use std::{process::ExitCode, time::Duration};
 
 use crate::{
-    config::{Cli, Command, DatabaseUrl, Settings, environment_variables},
+    config::{Cli, Command, DatabaseUrl, FilesCommand, Settings, environment_variables},
     lifecycle::shutdown_signal,
     startup::Application,
     storage::{self, dynamodb_tables},
@@ -17,6 +17,8 @@ pub fn run(cli: Cli) -> ExitCode {
             list_env,
             dynamodb_schemas,
         }) => print_config(list_env, dynamodb_schemas),
+        // Needs no settings: it must work before any are written.
+        Some(Command::HashPassword) => crate::auth::cli::run(),
         Some(Command::Healthcheck { url, timeout }) => {
             let url = url.unwrap_or_else(|| cli.settings.default_healthcheck_url());
             with_runtime(false, healthcheck(url, timeout))
@@ -31,8 +33,20 @@ pub fn run(cli: Cli) -> ExitCode {
             };
             telemetry::init_logs(&settings.log, std::io::stdout);
             let migrate_only = matches!(command, Some(Command::Migrate));
+            let sweep = match command {
+                Some(Command::Files {
+                    command:
+                        FilesCommand::Sweep {
+                            older_than,
+                            dry_run,
+                        },
+                }) => Some((older_than, dry_run)),
+                _ => None,
+            };
             with_runtime(true, async move {
-                let result = if migrate_only {
+                let result = if let Some((older_than, dry_run)) = sweep {
+                    sweep_files(&settings, older_than, dry_run).await
+                } else if migrate_only {
                     migrate(&settings).await
                 } else {
                     serve(settings).await
@@ -89,6 +103,22 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         storage::DynamoDbStore::migrate_only(board, MIGRATE_WAIT).await?;
     }
     tracing::info!("migrations applied");
+    Ok(())
+}
+
+/// `stratus files sweep`: prints one line per finding and a summary on stdout.
+async fn sweep_files(
+    settings: &Settings,
+    older_than: Duration,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let storage = storage::open(&settings.database, None).await?;
+    let files = crate::files::Files::open(&settings.files, &storage.sql).await?;
+    let swept = crate::files::sweep::sweep(&files, older_than, dry_run).await;
+    storage.close().await;
+    for line in swept?.lines(dry_run) {
+        println!("{line}");
+    }
     Ok(())
 }
 

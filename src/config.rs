@@ -49,6 +49,30 @@ pub enum Command {
         #[arg(long)]
         dynamodb_schemas: bool,
     },
+    /// Read a password from stdin (asked twice, without echo, on a terminal) and print its argon2id hash
+    /// for STRATUS_ADMIN_PASSWORD_HASH.
+    HashPassword,
+    /// Uploaded files: maintenance.
+    Files {
+        /// What to do.
+        #[command(subcommand)]
+        command: FilesCommand,
+    },
+}
+
+/// `stratus files ...`.
+#[derive(Debug, Subcommand)]
+pub enum FilesCommand {
+    /// Remove objects without metadata (orphans of failed uploads) older than `--older-than`, and report
+    /// metadata whose object is missing.
+    Sweep {
+        /// Only objects at least this old are orphans (younger ones may be uploads in progress).
+        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        older_than: Duration,
+        /// List what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Flags and environment variables, as given.
@@ -141,6 +165,11 @@ pub struct SettingsArgs {
     /// The longest a request may take before it is answered 503.
     #[arg(long, env = "STRATUS_REQUEST_TIMEOUT", default_value = "10", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
+
+    /// The longest an upload (`POST /files`, `POST /api/v1/files`) may take; its body must also keep moving:
+    /// a pause longer than `STRATUS_REQUEST_TIMEOUT` is answered 408.
+    #[arg(long, env = "STRATUS_UPLOAD_TIMEOUT", default_value = "15m", value_parser = parse_duration, global = true)]
+    pub upload_timeout: Duration,
 
     /// Requests handled at once; more are shed at once with 503 and `Retry-After` instead of queueing.
     #[arg(long, env = "STRATUS_MAX_CONCURRENT_REQUESTS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), global = true)]
@@ -379,6 +408,8 @@ pub struct LogSettings {
 pub struct HttpSettings {
     /// Per-request deadline.
     pub request_timeout: Duration,
+    /// An upload's deadline.
+    pub upload_timeout: Duration,
     /// Concurrency limit before shedding.
     pub max_concurrent_requests: usize,
     /// Idle keep-alive timeout.
@@ -552,6 +583,7 @@ impl SettingsArgs {
             },
             http: HttpSettings {
                 request_timeout: self.request_timeout,
+                upload_timeout: self.upload_timeout.max(self.request_timeout),
                 max_concurrent_requests: self.max_concurrent_requests as usize,
                 keep_alive_timeout: self.keep_alive_timeout,
                 trusted_proxies: self.trusted_proxies.clone(),
@@ -784,7 +816,7 @@ impl SettingsArgs {
             .map(|hex| {
                 parse_sha256_hex(hex).ok_or_else(|| ConfigError::Invalid {
                     name: "STRATUS_API_TOKEN_SHA256",
-                    message: "expected 64 hexadecimal digits (the SHA-256 of the token, e.g. from `stratus hash-token`)".into(),
+                    message: "expected 64 hexadecimal digits: the SHA-256 of the token, e.g. `printf %s \"$TOKEN\" | sha256sum`".into(),
                 })
             })
             .transpose()?;
@@ -1304,6 +1336,7 @@ mod tests {
             "STRATUS_ADMIN_PASSWORD_HASH_FILE",
             "STRATUS_API_TOKEN_SHA256",
             "STRATUS_SESSION_TTL",
+            "STRATUS_UPLOAD_TIMEOUT",
             "DATABASE_CONNECT_TIMEOUT",
             "DATABASE_STATEMENT_TIMEOUT",
             "PGSSLROOTCERT",

@@ -2,9 +2,12 @@
 //!
 //! `main.rs` only parses the command line and calls in here; tests drive the same code.
 
+pub mod auth;
+pub mod blog;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod files;
 pub mod http;
 pub mod instance;
 pub mod lifecycle;
@@ -12,3 +15,4 @@ pub mod server;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod users;

@@ -41,9 +41,13 @@ impl Application {
         let address = listener
             .local_addr()
             .context("could not read the bound address")?;
+        let files = crate::files::Files::open(&settings.files, &storage.sql).await?;
         let state = AppState {
             store: Arc::clone(&store),
             sql: storage.sql.clone(),
+            auth: Arc::new(crate::auth::Auth::new(&settings.admin)),
+            files,
+            body_idle_timeout: settings.http.request_timeout,
             visits,
             readiness: Arc::new(Readiness::new(storage.all())),
             lifecycle: Lifecycle::new(),
@@ -94,6 +98,7 @@ impl Application {
             request_timeout: settings.http.request_timeout,
             write_grace: settings.write_grace(),
             max_concurrent_requests: settings.http.max_concurrent_requests,
+            upload_timeout: settings.http.upload_timeout,
         };
         let app = router(state, limits);
         let mut serving = tokio::spawn(server::serve(

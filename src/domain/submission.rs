@@ -70,6 +70,21 @@ impl Submission {
     }
 }
 
+/// Formats a time for people: `2026-11-23 10:30:00 UTC` (pages show it; `<time datetime>` carries the
+/// machine form of [`format_timestamp`]).
+pub fn format_for_people(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// Formats a time as RFC 3339 UTC with exactly six fractional digits (`2026-11-23T10:30:00.123456Z`):
 /// fixed width, so the text sorts in time order.
 pub fn format_timestamp(at: OffsetDateTime) -> String {

@@ -13,7 +13,10 @@ use super::{
     extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
     pages::PageChrome,
 };
-use crate::domain::{EightDigits, Submission, Username, submission::format_timestamp};
+use crate::domain::{
+    EightDigits, Submission, Username,
+    submission::{format_for_people, format_timestamp},
+};
 
 /// The latest submission, as shown.
 #[derive(Debug)]
@@ -30,15 +33,7 @@ impl From<Submission> for LatestView {
         Self {
             username: s.username.to_string(),
             number: s.number.to_string(),
-            created_at: format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-                at.year(),
-                u8::from(at.month()),
-                at.day(),
-                at.hour(),
-                at.minute(),
-                at.second()
-            ),
+            created_at: format_for_people(at),
             created_at_machine: format_timestamp(at),
         }
     }

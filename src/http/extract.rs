@@ -8,8 +8,14 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
+use axum::BoxError;
 use axum::{
     body::{Body, Bytes},
     extract::{ConnectInfo, FromRequestParts, Request},
@@ -296,4 +302,35 @@ mod tests {
             }
         );
     }
+}
+
+/// Why [`stall_limited`] ended a body.
+#[derive(Debug, thiserror::Error)]
+#[error("no data arrived for {0:?}")]
+pub struct BodyStalled(Duration);
+
+/// The body as a stream that ends with an error when no bytes arrive for `idle` (a client that stopped
+/// sending, a slowloris), and sets `stalled` so the handler can answer 408 however the error was wrapped
+/// on its way up. Long uploads are fine as long as they keep moving.
+pub fn stall_limited(
+    body: Body,
+    idle: Duration,
+    stalled: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
+    let stream = body.into_data_stream();
+    futures_util::stream::unfold(Some(stream), move |stream| {
+        let stalled = Arc::clone(&stalled);
+        async move {
+            let mut stream = stream?;
+            match tokio::time::timeout(idle, futures_util::StreamExt::next(&mut stream)).await {
+                Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(stream))),
+                Ok(Some(Err(err))) => Some((Err(BoxError::from(err)), None)),
+                Ok(None) => None,
+                Err(_) => {
+                    stalled.store(true, Ordering::Release);
+                    Some((Err(BoxError::from(BodyStalled(idle))), None))
+                }
+            }
+        }
+    })
 }

@@ -1,14 +1,20 @@
 //! The HTTP surface: state, routes and the layer stack.
 
+mod admin;
 mod api;
+// Wired here by issue 5 (files and users need `WriteAccess`/`Viewer`); the module is issue 6's.
+pub mod auth;
+mod blog;
 mod board;
 mod csrf;
 pub mod error;
 pub mod extract;
+mod files;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
 mod pages;
+mod users;
 
 use std::{sync::Arc, time::Duration};
 
@@ -44,6 +50,12 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// The relational database (users, blog, sessions, file metadata).
     pub sql: SqlDb,
+    /// The admin account and API token (issue 6).
+    pub auth: Arc<crate::auth::Auth>,
+    /// Uploaded files: the object store and the metadata store.
+    pub files: crate::files::Files,
+    /// An upload's body may pause this long between bytes (the request timeout) before it is answered 408.
+    pub body_idle_timeout: Duration,
     /// Batched visit counting.
     pub visits: VisitCounter,
     /// The cached deep health check.
@@ -68,6 +80,9 @@ pub struct Limits {
     pub write_grace: Duration,
     /// Requests at once before shedding.
     pub max_concurrent_requests: usize,
+    /// The whole-request budget of an upload (`STRATUS_UPLOAD_TIMEOUT`); its body must also keep moving
+    /// (`AppState::body_idle_timeout`).
+    pub upload_timeout: Duration,
 }
 
 /// Builds the whole router.
@@ -75,21 +90,38 @@ pub struct Limits {
 /// Health checks and metrics sit outside the concurrency limit and timeout: an overloaded instance must
 /// still answer its liveness probe quickly, or it would be restarted for being busy.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let shed = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(middleware::handle_overload))
-        .load_shed()
-        .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(
-            Semaphore::new(limits.max_concurrent_requests),
-        )))
-        // The outer timeout is a backstop: store calls answer by the request's deadline themselves, except
-        // a write already under way, whose real outcome is worth `write_grace` more (storage::detached).
-        .timeout(limits.request_timeout + limits.write_grace)
-        .layer(from_fn(
-            move |request: axum::extract::Request, next: Next| {
-                let deadline = tokio::time::Instant::now() + limits.request_timeout;
-                with_deadline(deadline, next.run(request))
-            },
-        ));
+    // One concurrency limit for all work; each request has a budget (its deadline), after which it is
+    // shed with 503 and `Retry-After`.
+    let semaphore = Arc::new(Semaphore::new(limits.max_concurrent_requests));
+    macro_rules! shed {
+        ($budget:expr) => {{
+            let budget: Duration = $budget;
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(middleware::handle_overload))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::clone(
+                    &semaphore,
+                )))
+                // The outer timeout is a backstop: store calls answer by the request's deadline themselves,
+                // except a write already under way, whose real outcome is worth `write_grace` more
+                // (storage::detached).
+                .timeout(budget + limits.write_grace)
+                .layer(from_fn(
+                    move |request: axum::extract::Request, next: Next| {
+                        let deadline = tokio::time::Instant::now() + budget;
+                        with_deadline(deadline, next.run(request))
+                    },
+                ))
+        }};
+    }
+    let shed = shed!(limits.request_timeout);
+
+    // Uploads stream up to STRATUS_MAX_UPLOAD_BYTES: they get the upload budget instead of the request
+    // timeout, and a body that stops moving for a request timeout is answered 408 (http::files).
+    let uploads = Router::new()
+        .route("/files", axum::routing::post(files::upload_from_form))
+        .route("/api/v1/files", axum::routing::post(files::upload_file))
+        .route_layer(shed!(limits.upload_timeout));
 
     let work = Router::new()
         .route("/", get(board::show_board).post(board::submit_from_form))
@@ -104,6 +136,31 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             get(api::user_submissions),
         )
         .route("/api/v1/visits", get(api::visits))
+        .route(
+            "/users",
+            get(users::show_users).post(users::create_user_from_form),
+        )
+        .route(
+            "/api/v1/users",
+            get(users::list_users).post(users::create_user),
+        )
+        // `{username}` because the submissions history route names this segment so (one name per segment);
+        // the value is a user id.
+        .route("/api/v1/users/{username}", get(users::get_user))
+        .route("/files", get(files::show_files))
+        .route(
+            "/files/{id}/delete",
+            axum::routing::post(files::delete_from_form),
+        )
+        .route("/api/v1/files", get(files::list_files))
+        .route(
+            "/api/v1/files/{id}",
+            get(files::get_file).delete(files::delete_file),
+        )
+        .route("/api/v1/files/{id}/content", get(files::download_file))
+        // The blog's readers and its admin (issue 6).
+        .merge(blog::routes())
+        .merge(admin::routes())
         .route_layer(shed);
 
     let always = Router::new()
@@ -113,7 +170,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/static/{file}", get(pages::serve_asset));
 
-    work.merge(always)
+    work.merge(uploads)
+        .merge(always)
         .fallback(middleware::not_found)
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()

@@ -3,7 +3,7 @@
 use axum::{Json, response::IntoResponse};
 use utoipa::OpenApi;
 
-use super::{api, error, health};
+use super::{api, error, files, health, users};
 
 /// The API description served at `/api/v1/openapi.json`.
 #[derive(Debug, OpenApi)]
@@ -15,6 +15,14 @@ use super::{api, error, health};
         api::get_submission,
         api::user_submissions,
         api::visits,
+        users::create_user,
+        users::list_users,
+        users::get_user,
+        files::upload_file,
+        files::list_files,
+        files::get_file,
+        files::download_file,
+        files::delete_file,
         health::readiness,
         health::liveness,
     ),
@@ -23,6 +31,12 @@ use super::{api, error, health};
         api::NewSubmissionBody,
         api::SubmissionPage,
         api::VisitCount,
+        users::UserBody,
+        users::NewUserBody,
+        users::UserPage,
+        files::FileBody,
+        files::FilePage,
+        files::UploadForm,
         error::Problem,
         error::FieldError,
         health::HealthReport,
@@ -30,6 +44,8 @@ use super::{api, error, health};
     tags(
         (name = "submissions", description = "The eight-digit submission board"),
         (name = "visits", description = "The page visit counter"),
+        (name = "users", description = "User records (seed 004)"),
+        (name = "files", description = "Uploaded files: bytes in object storage, metadata in the database (seed 004)"),
         (name = "health", description = "Load-balancer health checks"),
     )
 )]

@@ -1,4 +1,9 @@
 //! What every HTML page shares: the stylesheet and script (fingerprinted), the instance footer, the version.
+//!
+//! Assets are compressed once, when first needed (gzip and brotli at their best settings: a few
+//! milliseconds for these small files), and the encoding is chosen per request from `Accept-Encoding`,
+//! with `Vary: Accept-Encoding` so that CloudFront keeps one copy per encoding. Each encoding has its own
+//! strong ETag (`"<hash>"`, `"<hash>-br"`, `"<hash>-gz"`): they are different bytes.
 
 use std::sync::LazyLock;
 
@@ -22,6 +27,64 @@ pub(crate) struct Asset {
     pub(crate) content_type: &'static str,
     /// The bytes.
     pub(crate) body: &'static [u8],
+    /// The bytes, brotli-compressed (`None` when that is not smaller).
+    pub(crate) brotli: Option<Vec<u8>>,
+    /// The bytes, gzip-compressed (`None` when that is not smaller).
+    pub(crate) gzip: Option<Vec<u8>>,
+}
+
+/// Brotli at its densest setting (quality 11, 4 MiB window).
+fn compress_brotli(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut writer = brotli::CompressorWriter::new(Vec::new(), 4096, 11, 22);
+    writer.write_all(body).ok()?;
+    writer.flush().ok()?;
+    Some(writer.into_inner()).filter(|c| c.len() < body.len())
+}
+
+/// Gzip at its densest setting.
+fn compress_gzip(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(body).ok()?;
+    encoder.finish().ok().filter(|c| c.len() < body.len())
+}
+
+/// A content coding we can send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+/// The best coding the client accepts (`Accept-Encoding`, RFC 9110 section 12.5.3): brotli, then gzip,
+/// by the client's `q` values, never one it gave `q=0`; identity when it named neither.
+fn preferred_coding(headers: &axum::http::HeaderMap) -> Coding {
+    let mut best = (Coding::Identity, 0.0_f32);
+    for item in headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let q = parts
+            .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let coding = match name.as_str() {
+            "br" => Coding::Brotli,
+            "gzip" | "x-gzip" => Coding::Gzip,
+            _ => continue,
+        };
+        // Ties go to brotli (listed first in the match, and denser).
+        if q > 0.0 && (q > best.1 || (q == best.1 && coding == Coding::Brotli)) {
+            best = (coding, q);
+        }
+    }
+    best.0
 }
 
 impl Asset {
@@ -33,6 +96,8 @@ impl Asset {
             etag: format!("\"{hex}\""),
             content_type,
             body,
+            brotli: compress_brotli(body),
+            gzip: compress_gzip(body),
         }
     }
 }
@@ -75,13 +140,34 @@ pub(crate) async fn serve_asset(
         return super::middleware::not_found(axum::http::Uri::from_static("/static")).await;
     };
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
-    let etag = HeaderValue::from_str(&asset.etag).ok();
+    let (bytes, encoding, etag): (&'static [u8], Option<&'static str>, String) =
+        match preferred_coding(&headers) {
+            Coding::Brotli if asset.brotli.is_some() => (
+                asset.brotli.as_deref().unwrap_or(asset.body),
+                Some("br"),
+                asset.etag.replacen('"', "", 2) + "-br",
+            ),
+            Coding::Gzip if asset.gzip.is_some() => (
+                asset.gzip.as_deref().unwrap_or(asset.body),
+                Some("gzip"),
+                asset.etag.replacen('"', "", 2) + "-gz",
+            ),
+            _ => (asset.body, None, asset.etag.replacen('"', "", 2)),
+        };
+    let etag = HeaderValue::from_str(&format!("\"{etag}\"")).ok();
+    let vary = HeaderValue::from_static("accept-encoding");
     if headers
         .get(header::IF_NONE_MATCH)
         .zip(etag.as_ref())
         .is_some_and(|(given, ours)| given == ours)
     {
-        return (StatusCode::NOT_MODIFIED, [(header::CACHE_CONTROL, cache)]).into_response();
+        let mut response =
+            (StatusCode::NOT_MODIFIED, [(header::CACHE_CONTROL, cache)]).into_response();
+        response.headers_mut().insert(header::VARY, vary);
+        if let Some(etag) = etag {
+            response.headers_mut().insert(header::ETAG, etag);
+        }
+        return response;
     }
     let mut response = (
         [
@@ -90,10 +176,16 @@ pub(crate) async fn serve_asset(
                 HeaderValue::from_static(asset.content_type),
             ),
             (header::CACHE_CONTROL, cache),
+            (header::VARY, vary),
         ],
-        asset.body,
+        bytes,
     )
         .into_response();
+    if let Some(encoding) = encoding {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
     if let Some(etag) = etag {
         response.headers_mut().insert(header::ETAG, etag);
     }
@@ -124,5 +216,51 @@ impl PageChrome {
                 .unwrap_or_default(),
             version: env!("CARGO_PKG_VERSION"),
         }
+    }
+}
+
+#[cfg(test)]
+mod compression_tests {
+    use super::*;
+    use axum::http::HeaderMap;
+
+    fn coding(accept: &str) -> Coding {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = HeaderValue::from_str(accept) {
+            headers.insert(header::ACCEPT_ENCODING, value);
+        }
+        preferred_coding(&headers)
+    }
+
+    #[test]
+    fn the_best_accepted_coding_is_chosen() {
+        assert_eq!(coding(""), Coding::Identity);
+        assert_eq!(coding("gzip, deflate, br, zstd"), Coding::Brotli);
+        assert_eq!(coding("gzip"), Coding::Gzip);
+        assert_eq!(coding("br;q=0, gzip"), Coding::Gzip);
+        assert_eq!(coding("br;q=0.5, gzip;q=0.9"), Coding::Gzip);
+        assert_eq!(coding("identity, *;q=0"), Coding::Identity);
+    }
+
+    #[test]
+    fn compressed_assets_decompress_to_the_original() {
+        use std::io::Read as _;
+        let asset = &ASSETS.css;
+        let gz = asset.gzip.as_deref().unwrap_or_default();
+        let mut out = Vec::new();
+        assert!(
+            flate2::read::GzDecoder::new(gz)
+                .read_to_end(&mut out)
+                .is_ok()
+        );
+        assert_eq!(out, asset.body);
+        let br = asset.brotli.as_deref().unwrap_or_default();
+        let mut out = Vec::new();
+        assert!(
+            brotli::Decompressor::new(br, 4096)
+                .read_to_end(&mut out)
+                .is_ok()
+        );
+        assert_eq!(out, asset.body);
     }
 }

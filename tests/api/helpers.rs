@@ -77,9 +77,12 @@ pub async fn spawn_app_with(flags: &[&str]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("stratus.db");
     let database_url = format!("sqlite://{}", db_path.display());
+    // Uploaded files go to the test's own directory, never ./data.
+    let files_url = format!("file://{}", dir.path().join("files").display());
     let defaults = [
         ("--listen", "127.0.0.1:0"),
         ("--database-url", database_url.as_str()),
+        ("--files-url", files_url.as_str()),
         ("--instance-metadata", "hostname"),
         ("--drain-seconds", "0"),
         ("--shutdown-timeout", "5"),

@@ -3,9 +3,14 @@
 // Helpers are `pub` for the test modules; nothing here is a library API.
 #![allow(unreachable_pub)]
 
+mod admin;
 mod bad_inputs;
+mod blog;
 mod board;
+mod files;
 mod helpers;
 mod operations;
 mod process;
 mod submissions_api;
+mod uploads;
+mod users;

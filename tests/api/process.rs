@@ -85,9 +85,10 @@ fn sigterm(child: &Child) {
 
 #[tokio::test]
 async fn sigterm_drains_finishes_in_flight_requests_and_exits_0() {
+    // A drain long enough that the requests below fit in it even on a loaded 2-core machine.
     let mut app = start(&[
-        ("STRATUS_DRAIN_SECONDS", "1"),
-        ("STRATUS_SHUTDOWN_TIMEOUT", "10"),
+        ("STRATUS_DRAIN_SECONDS", "4"),
+        ("STRATUS_SHUTDOWN_TIMEOUT", "15"),
     ])
     .await;
     let base = format!("http://{}", app.address);
@@ -115,7 +116,7 @@ async fn sigterm_drains_finishes_in_flight_requests_and_exits_0() {
             .expect("served while draining");
         assert_eq!(reply.status(), 200);
     }
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(4200)).await;
     for request in in_flight {
         assert_eq!(request.finish().await, 201, "in-flight request completed");
     }

@@ -1,0 +1,567 @@
+//! The object store: where file bytes live, under keys this service generates (`<prefix>/<file id>`).
+//!
+//! `STRATUS_FILES_URL` picks the backend through the `object_store` crate: a local directory
+//! (`file://./data/files`, the zero-set-up default) or S3 (`s3://BUCKET/PREFIX`). S3 uses the same AWS
+//! credential chain, region and `AWS_ENDPOINT_URL` as the DynamoDB clients (one chain per process, see
+//! [`crate::storage::aws`]), path-style requests when an endpoint is given (moto, MinIO), and server-side
+//! encryption on every write (SSE-S3 by default, SSE-KMS with `STRATUS_S3_SSE=kms`).
+//!
+//! Uploads stream: bytes go out in parts of [`PART_SIZE`] with at most [`PARTS_IN_FLIGHT`] parts uploading
+//! at once, so an upload holds about `PART_SIZE * (PARTS_IN_FLIGHT + 1)` bytes whatever its size. A file no
+//! larger than one part is written with one `PUT`. An upload that fails, is refused or is abandoned (its
+//! request dropped) is aborted: S3 discards the parts, the local backend deletes its staging file.
+
+use std::{
+    fmt,
+    ops::Range,
+    pin::pin,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _, stream::BoxStream};
+use object_store::{
+    ClientOptions, CredentialProvider, GetOptions, GetRange, ObjectStore, ObjectStoreExt as _,
+    PutPayload, RetryConfig, WriteMultipart,
+    aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential},
+    local::LocalFileSystem,
+    path::Path,
+};
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+
+use super::domain::{ContentType, FileId, Sha256Digest};
+use crate::{
+    config::{AwsSettings, ObjectStoreUrl, S3Sse},
+    storage::{StoreError, aws},
+};
+
+/// Bytes per uploaded part: S3's smallest allowed part (all but the last).
+pub const PART_SIZE: usize = 5 * 1024 * 1024;
+/// Parts uploading at once, per upload.
+pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// What streaming an upload found out about the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    /// Bytes stored.
+    pub size: u64,
+    /// Their SHA-256.
+    pub sha256: Sha256Digest,
+    /// Sniffed from the first bytes.
+    pub content_type: ContentType,
+}
+
+/// Why an upload did not store an object.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file is larger than the limit; nothing was kept.
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The request body broke off or was malformed.
+    #[error("the upload could not be read")]
+    Body(#[source] anyhow::Error),
+    /// The object store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An object as listed (for the sweep).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The key under the prefix, when it is a file id; `None` for keys this service did not write.
+    pub id: Option<FileId>,
+    /// The full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification.
+    pub last_modified: OffsetDateTime,
+}
+
+/// A readable object (or a range of it).
+pub struct ObjectRead {
+    /// The bytes.
+    pub stream: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    /// The byte range returned.
+    pub range: Range<u64>,
+    /// The whole object's size.
+    pub size: u64,
+}
+
+impl fmt::Debug for ObjectRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectRead")
+            .field("range", &self.range)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The configured object store.
+#[derive(Debug, Clone)]
+pub struct Objects {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    backend: &'static str,
+}
+
+impl Objects {
+    /// Opens the store `url` names. A local directory is created if missing; S3 is not contacted here (the
+    /// bucket is Terraform's), so the service starts while S3 is unreachable and answers 503 for files.
+    pub async fn open(
+        url: &ObjectStoreUrl,
+        sse: &S3Sse,
+        aws: &AwsSettings,
+    ) -> anyhow::Result<Self> {
+        match url {
+            ObjectStoreUrl::File(dir) => {
+                tokio::fs::create_dir_all(dir).await.with_context(|| {
+                    format!("could not create the files directory {}", dir.display())
+                })?;
+                let store = LocalFileSystem::new_with_prefix(dir).with_context(|| {
+                    format!("could not open the files directory {}", dir.display())
+                })?;
+                Ok(Self::from_store(Arc::new(store), "", "file"))
+            }
+            ObjectStoreUrl::S3 { bucket, prefix } => {
+                let config = aws::sdk_config(aws).await;
+                let region = config
+                    .region()
+                    .map(|r| r.as_ref().to_owned())
+                    .unwrap_or_else(|| "us-east-1".to_owned());
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(bucket)
+                    .with_region(region)
+                    .with_client_options(
+                        ClientOptions::new()
+                            .with_connect_timeout(aws.connect_timeout)
+                            // One request carries a whole part or a whole download: bounded, but not by
+                            // the per-call timeout of small DynamoDB calls.
+                            .with_timeout(Duration::from_secs(300))
+                            .with_allow_http(
+                                aws.endpoint_url
+                                    .as_deref()
+                                    .is_some_and(|u| u.starts_with("http://")),
+                            ),
+                    )
+                    .with_retry(RetryConfig {
+                        max_retries: 3,
+                        retry_timeout: aws.call_timeout.max(Duration::from_secs(10)),
+                        ..RetryConfig::default()
+                    });
+                if let Some(provider) = config.credentials_provider() {
+                    builder = builder.with_credentials(Arc::new(SdkCredentials::new(provider)));
+                }
+                if let Some(endpoint) = &aws.endpoint_url {
+                    // A local S3 (moto, MinIO) answers on one host: bucket in the path, not the host name.
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_virtual_hosted_style_request(false);
+                }
+                // The encryption key type is not exported by name; its configuration key parses.
+                let sse_key: AmazonS3ConfigKey = "aws_server_side_encryption"
+                    .parse()
+                    .context("object_store no longer knows aws_server_side_encryption")?;
+                builder = match sse {
+                    S3Sse::S3 => builder.with_config(sse_key, "AES256"),
+                    S3Sse::Kms { key_id: Some(key) } => builder.with_sse_kms_encryption(key),
+                    S3Sse::Kms { key_id: None } => builder.with_config(sse_key, "aws:kms"),
+                };
+                let store = builder
+                    .build()
+                    .context("could not configure the S3 client")?;
+                Ok(Self::from_store(Arc::new(store), prefix, "s3"))
+            }
+        }
+    }
+
+    /// Wraps any `object_store` implementation (tests use the in-memory one).
+    pub fn from_store(store: Arc<dyn ObjectStore>, prefix: &str, backend: &'static str) -> Self {
+        Self {
+            store,
+            prefix: Path::from(prefix.trim_matches('/')),
+            backend,
+        }
+    }
+
+    /// `file` or `s3`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    fn key(&self, id: FileId) -> Path {
+        self.prefix.clone().join(id.to_string().as_str())
+    }
+
+    /// Streams `body` into the object `id`, hashing and sniffing on the way, refusing more than `limit`
+    /// bytes. On any failure nothing is left behind (best effort: a failed abort is logged, the sweep
+    /// finds what remains).
+    #[tracing::instrument(name = "Store an object", skip_all, fields(backend = self.backend, file_id = %id))]
+    pub async fn put_stream<S, E>(
+        &self,
+        id: FileId,
+        body: S,
+        limit: u64,
+    ) -> Result<Ingested, IngestError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send,
+        E: Into<anyhow::Error>,
+    {
+        let mut body = pin!(body);
+        let key = self.key(id);
+        let mut hasher = Sha256::new();
+        let mut head: Vec<u8> = Vec::new();
+        let mut size: u64 = 0;
+        // The first part is held back: a file that fits in it is written with one PUT.
+        let mut pending: Vec<Bytes> = Vec::new();
+        let mut pending_len = 0usize;
+        let mut upload: Option<AbortOnDrop> = None;
+        let streamed: Result<(), IngestError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| IngestError::Body(e.into()))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(IngestError::TooLarge { limit });
+                }
+                hasher.update(&chunk);
+                if head.len() < ContentType::SNIFF_BYTES {
+                    let take = (ContentType::SNIFF_BYTES - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..take]);
+                }
+                match upload.as_mut() {
+                    Some(writer) => writer.put(chunk).await?,
+                    None => {
+                        pending_len += chunk.len();
+                        pending.push(chunk);
+                        if pending_len > PART_SIZE {
+                            let started = self
+                                .store
+                                .put_multipart(&key)
+                                .await
+                                .map_err(|e| unavailable("starting a multipart upload", e))?;
+                            let writer = upload.insert(AbortOnDrop::new(
+                                WriteMultipart::new_with_chunk_size(started, PART_SIZE),
+                            ));
+                            for part in pending.drain(..) {
+                                writer.put(part).await?;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(err) = streamed {
+            // Abort now rather than on drop: the answer (413, 400) promises that nothing was kept.
+            if let Some(mut writer) = upload.take() {
+                writer.abort().await;
+            }
+            return Err(err);
+        }
+        match upload {
+            Some(writer) => writer.finish().await?,
+            None => {
+                self.store
+                    .put(&key, PutPayload::from_iter(pending))
+                    .await
+                    .map_err(|e| unavailable("storing an object", e))?;
+            }
+        }
+        Ok(Ingested {
+            size,
+            sha256: Sha256Digest::from_bytes(hasher.finalize().into()),
+            content_type: ContentType::sniff(&head),
+        })
+    }
+
+    /// Reads the object `id`, or `range` of it; `None` when it does not exist.
+    pub async fn get(
+        &self,
+        id: FileId,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<ObjectRead>, StoreError> {
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&self.key(id), options).await {
+            Ok(result) => {
+                let (range, size) = (result.range.clone(), result.meta.size);
+                let stream = result.into_stream().map_err(std::io::Error::other).boxed();
+                Ok(Some(ObjectRead {
+                    stream,
+                    range,
+                    size,
+                }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(unavailable("reading an object", err)),
+        }
+    }
+
+    /// Whether the object `id` exists.
+    pub async fn exists(&self, id: FileId) -> Result<bool, StoreError> {
+        match self.store.head(&self.key(id)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(err) => Err(unavailable("checking an object", err)),
+        }
+    }
+
+    /// Deletes the object `id`; deleting one that does not exist succeeds.
+    pub async fn delete(&self, id: FileId) -> Result<(), StoreError> {
+        self.delete_key(&self.key(id)).await
+    }
+
+    /// Deletes an object by its full key (the sweep).
+    pub async fn delete_key(&self, key: &Path) -> Result<(), StoreError> {
+        match self.store.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(unavailable("deleting an object", err)),
+        }
+    }
+
+    /// Every object under the prefix (the sweep; never on a request path).
+    pub fn list(&self) -> BoxStream<'static, Result<ListedObject, StoreError>> {
+        let prefix = self.prefix.clone();
+        self.store
+            .list(Some(&self.prefix))
+            .map(move |item| {
+                let meta = item.map_err(|e| unavailable("listing objects", e))?;
+                let name = meta.location.prefix_match(&prefix).map(|mut parts| {
+                    let first = parts.next().map(|p| p.as_ref().to_owned());
+                    (first, parts.next().is_none())
+                });
+                let id = match name {
+                    Some((Some(first), true)) => FileId::parse(&first).ok(),
+                    _ => None,
+                };
+                let last_modified = OffsetDateTime::from_unix_timestamp_nanos(i128::from(
+                    meta.last_modified.timestamp_nanos_opt().unwrap_or_default(),
+                ))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                Ok(ListedObject {
+                    id,
+                    key: meta.location.to_string(),
+                    size: meta.size,
+                    last_modified,
+                })
+            })
+            .boxed()
+    }
+
+    /// The key path of a listed object.
+    pub fn path_of(listed: &ListedObject) -> Path {
+        Path::from(listed.key.as_str())
+    }
+}
+
+fn unavailable(what: &'static str, err: object_store::Error) -> StoreError {
+    StoreError::unavailable(anyhow::Error::new(err).context(what))
+}
+
+/// A multipart upload that is aborted when dropped unfinished (a request timeout or a client that went
+/// away drops the handler's future mid-upload).
+struct AbortOnDrop(Option<WriteMultipart>);
+
+impl AbortOnDrop {
+    fn new(writer: WriteMultipart) -> Self {
+        Self(Some(writer))
+    }
+
+    /// Queues `chunk`, first waiting while [`PARTS_IN_FLIGHT`] parts are uploading (back-pressure: the
+    /// request body is read no faster than the store takes it).
+    async fn put(&mut self, chunk: Bytes) -> Result<(), IngestError> {
+        let Some(writer) = self.0.as_mut() else {
+            return Ok(());
+        };
+        if let Err(err) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
+            self.abort().await;
+            return Err(unavailable("uploading a part", err).into());
+        }
+        writer.put(chunk);
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<(), IngestError> {
+        let Some(writer) = self.0.take() else {
+            return Ok(());
+        };
+        // `finish` aborts the upload itself when completing it fails.
+        writer
+            .finish()
+            .await
+            .map(drop)
+            .map_err(|e| unavailable("completing a multipart upload", e).into())
+    }
+
+    async fn abort(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Err(err) = writer.abort().await
+        {
+            tracing::warn!(error.message = %err, "could not abort a multipart upload; the sweep will remove it");
+        }
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                if let Err(err) = writer.abort().await {
+                    tracing::warn!(error.message = %err, "could not abort an abandoned multipart upload");
+                }
+            });
+        }
+    }
+}
+
+/// The AWS SDK's credential chain (environment, profile, web identity, ECS task role, EC2 instance profile)
+/// for `object_store`, with the credentials cached until five minutes before they expire.
+#[derive(Debug)]
+struct SdkCredentials {
+    provider: SharedCredentialsProvider,
+    cached: tokio::sync::Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+}
+
+impl SdkCredentials {
+    fn new(provider: SharedCredentialsProvider) -> Self {
+        Self {
+            provider,
+            cached: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+#[async_trait]
+impl CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        let mut cached = self.cached.lock().await;
+        let margin = Duration::from_secs(300);
+        if let Some((credential, expiry)) = cached.as_ref() {
+            let fresh = expiry.is_none_or(|at| at > SystemTime::now() + margin);
+            if fresh {
+                return Ok(Arc::clone(credential));
+            }
+        }
+        let credentials = self.provider.provide_credentials().await.map_err(|err| {
+            object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(err),
+            }
+        })?;
+        let credential = Arc::new(AwsCredential {
+            key_id: credentials.access_key_id().to_owned(),
+            secret_key: credentials.secret_access_key().to_owned(),
+            token: credentials.session_token().map(str::to_owned),
+        });
+        *cached = Some((Arc::clone(&credential), credentials.expiry()));
+        Ok(credential)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn objects() -> Objects {
+        Objects::from_store(Arc::new(InMemory::new()), "files", "memory")
+    }
+
+    fn chunks(
+        total: usize,
+        chunk: usize,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+        let pattern: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+        let parts: Vec<Result<Bytes, std::io::Error>> = pattern
+            .chunks(chunk.max(1))
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        futures_util::stream::iter(parts)
+    }
+
+    async fn read_all(objects: &Objects, id: FileId) -> Vec<u8> {
+        let read = objects
+            .get(id, None)
+            .await
+            .ok()
+            .flatten()
+            .expect("object exists");
+        let parts: Vec<Bytes> = read.stream.try_collect().await.expect("reads");
+        parts.concat()
+    }
+
+    #[tokio::test]
+    async fn small_and_multipart_uploads_round_trip_with_their_digest() {
+        let objects = objects();
+        for total in [0, 1, PART_SIZE, PART_SIZE + 1, 3 * PART_SIZE + 17] {
+            let id = FileId::generate();
+            let ingested = objects
+                .put_stream(id, chunks(total, 64 * 1024), u64::MAX)
+                .await
+                .expect("stored");
+            let expected: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+            assert_eq!(ingested.size, total as u64);
+            assert_eq!(
+                ingested.sha256,
+                Sha256Digest::from_bytes(Sha256::digest(&expected).into())
+            );
+            assert_eq!(read_all(&objects, id).await, expected, "{total} bytes");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_over_the_limit_leaves_nothing() {
+        let objects = objects();
+        let id = FileId::generate();
+        let limit = (2 * PART_SIZE) as u64;
+        let result = objects
+            .put_stream(id, chunks(3 * PART_SIZE, 1 << 20), limit)
+            .await;
+        assert!(matches!(result, Err(IngestError::TooLarge { limit: l }) if l == limit));
+        assert_eq!(objects.exists(id).await.ok(), Some(false));
+        let listed: Vec<_> = objects.list().collect().await;
+        assert!(listed.is_empty(), "{listed:?}");
+    }
+
+    #[tokio::test]
+    async fn ranges_and_listing_name_file_ids() {
+        let objects = objects();
+        let id = FileId::generate();
+        objects
+            .put_stream(id, chunks(1000, 100), u64::MAX)
+            .await
+            .expect("stored");
+        let read = objects
+            .get(id, Some(10..20))
+            .await
+            .ok()
+            .flatten()
+            .expect("exists");
+        assert_eq!((read.range.clone(), read.size), (10..20, 1000));
+        let listed: Vec<_> = objects.list().try_collect().await.expect("lists");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, Some(id));
+        assert!(
+            objects
+                .get(FileId::generate(), None)
+                .await
+                .expect("answers")
+                .is_none()
+        );
+    }
+}

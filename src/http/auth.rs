@@ -1,0 +1,426 @@
+//! Who is asking: extractors for handlers that need the admin, or the right to write.
+//!
+//! | extractor | gives | when refused |
+//! | --- | --- | --- |
+//! | [`AdminSession`] | the signed-in admin | page `GET`: 303 to `/admin/login?next=<this page>`; other page methods: 403 page; `/api/`: 401 problem+json with `WWW-Authenticate: Bearer` |
+//! | [`WriteAccess`] | why this request may write: [`WriteAccess::Open`] (no admin or token configured), [`WriteAccess::Admin`] (a session), [`WriteAccess::ApiToken`] | as above |
+//! | [`Viewer`] | who is looking, and whether writes are open (for templates) | never (503 only if the session store is down) |
+//!
+//! A session comes from the `stratus_session` cookie (`HttpOnly; SameSite=Strict; Path=/`, `Secure` when
+//! the client used HTTPS). `SameSite=Strict` keeps other sites from riding it, and a request that a browser
+//! marks `Sec-Fetch-Site: cross-site`/`same-site` is refused a session-backed write anyway. HTML forms
+//! still need the double-submit CSRF token (`csrf::verify`) in the handler, which reads the body: an
+//! extractor cannot.
+//!
+//! The bearer token (`Authorization: Bearer <token>`) is for programs: its SHA-256 is compared in constant
+//! time with `STRATUS_API_TOKEN_SHA256`. Being sent explicitly, never automatically, it needs no CSRF check.
+//!
+//! ```ignore
+//! async fn upload(access: WriteAccess, State(state): State<AppState>, ..) -> Result<Response, ApiError> {
+//!     tracing::info!(by = %access, "upload");
+//!     ..
+//! }
+//! ```
+
+use std::fmt;
+
+use axum::{
+    Json,
+    extract::FromRequestParts,
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts},
+    response::{IntoResponse, Redirect, Response},
+};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use time::OffsetDateTime;
+
+use super::{
+    AppState, csrf,
+    error::{ApiError, HtmlError, Problem},
+    middleware::current_request_id,
+};
+use crate::auth::session::{self, SESSION_COOKIE, SessionToken};
+
+/// Where people sign in.
+pub const LOGIN_PATH: &str = "/admin/login";
+
+/// A signed-in admin, from a valid, unexpired session that matches the configured account.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    /// The admin's user name.
+    pub username: String,
+    /// When the session ends.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Why the request may write.
+#[derive(Debug, Clone)]
+pub enum WriteAccess {
+    /// Neither an admin nor an API token is configured: writes are open to everyone.
+    Open,
+    /// A signed-in admin.
+    Admin(AdminSession),
+    /// The API bearer token.
+    ApiToken,
+}
+
+impl fmt::Display for WriteAccess {
+    /// For logs: `open`, `admin:<name>` or `api-token`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Open => f.write_str("open"),
+            Self::Admin(session) => write!(f, "admin:{}", session.username),
+            Self::ApiToken => f.write_str("api-token"),
+        }
+    }
+}
+
+/// Who is looking at a page: for templates that show "signed in as" or "anyone may upload here".
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The admin's session, when signed in.
+    pub admin: Option<AdminSession>,
+    /// Whether an admin account is configured.
+    pub admin_configured: bool,
+    /// Whether writes are open to everyone (no admin and no API token configured).
+    pub writes_open: bool,
+}
+
+impl Viewer {
+    /// Whether this viewer may write (open writes, or signed in).
+    pub fn can_write(&self) -> bool {
+        self.writes_open || self.admin.is_some()
+    }
+}
+
+/// A refusal from the extractors above.
+#[derive(Debug)]
+pub enum AuthRejection {
+    /// Not signed in (or the credentials were wrong).
+    SignInRequired {
+        /// Where to come back to after signing in (page `GET`s).
+        next: String,
+        /// Answer as the API does (problem+json) rather than with a page.
+        api: bool,
+        /// A page request that can be redirected (a `GET`/`HEAD`).
+        redirect: bool,
+    },
+    /// Refused for another reason (a cross-site request, the session store down).
+    Error {
+        /// The error.
+        error: ApiError,
+        /// Answer as the API does.
+        api: bool,
+    },
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignInRequired { api: true, .. } => unauthorized(
+                "This needs the admin's session or the API token: send `Authorization: Bearer <token>`.",
+            ),
+            Self::SignInRequired {
+                next,
+                redirect: true,
+                ..
+            } => {
+                let mut response = Redirect::to(&login_url(&next)).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
+            Self::SignInRequired { .. } => HtmlError(ApiError::Forbidden(
+                "Only the admin can do this, and you are not signed in (or your session has ended). Sign in at /admin/login, then try again."
+                    .into(),
+            ))
+            .into_response(),
+            Self::Error { error, api: true } => error.into_response(),
+            Self::Error { error, api: false } => HtmlError(error).into_response(),
+        }
+    }
+}
+
+/// 401 problem+json with `WWW-Authenticate: Bearer` (RFC 6750), never cached.
+fn unauthorized(detail: &str) -> Response {
+    let status = StatusCode::UNAUTHORIZED;
+    let problem = Problem {
+        kind: "about:blank",
+        title: "Unauthorized",
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+        request_id: current_request_id(),
+        errors: Vec::new(),
+    };
+    let mut response = (status, Json(problem)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"stratus\""),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `/admin/login?next=<path>`, with `next` percent-encoded.
+pub fn login_url(next: &str) -> String {
+    format!(
+        "{LOGIN_PATH}?next={}",
+        utf8_percent_encode(next, NON_ALPHANUMERIC)
+    )
+}
+
+/// `next` if it is a path on this site (`/...`, not `//host` or `/\host`, which browsers treat as another
+/// site), else `/admin`: a sign-in link can never send someone elsewhere.
+pub fn local_path_or_admin(next: Option<&str>) -> &str {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && !path.starts_with("/\\")
+                && path.len() <= 2048
+                && !path.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            path
+        }
+        _ => "/admin",
+    }
+}
+
+/// A cookie's value from the `Cookie` headers.
+pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value)
+}
+
+/// The `Set-Cookie` value that starts a session.
+pub(crate) fn session_cookie(
+    token: &SessionToken,
+    ttl: std::time::Duration,
+    https: bool,
+) -> Option<HeaderValue> {
+    let secure = if https { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        token.as_str(),
+        ttl.as_secs()
+    ))
+    .ok()
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub(crate) fn clear_session_cookie(https: bool) -> HeaderValue {
+    if https {
+        HeaderValue::from_static(
+            "stratus_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure",
+        )
+    } else {
+        HeaderValue::from_static("stratus_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+    }
+}
+
+fn is_api(parts: &Parts) -> bool {
+    parts.uri.path().starts_with("/api/")
+}
+
+fn sign_in_required(parts: &Parts) -> AuthRejection {
+    let next = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    AuthRejection::SignInRequired {
+        next,
+        api: is_api(parts),
+        redirect: parts.method == Method::GET || parts.method == Method::HEAD,
+    }
+}
+
+/// The session the request's cookie names, if it is valid now and belongs to the configured admin.
+async fn session_of(parts: &Parts, state: &AppState) -> Result<Option<AdminSession>, ApiError> {
+    if !state.auth.admin_configured() {
+        return Ok(None);
+    }
+    let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).and_then(SessionToken::parse)
+    else {
+        return Ok(None);
+    };
+    let Some(stored) = session::find_session(&state.sql, &token, OffsetDateTime::now_utc()).await?
+    else {
+        return Ok(None);
+    };
+    if !state
+        .auth
+        .session_is_current(&stored.username, &stored.credential_tag)
+    {
+        return Ok(None);
+    }
+    Ok(Some(AdminSession {
+        username: stored.username,
+        expires_at: stored.expires_at,
+    }))
+}
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match session_of(parts, state).await {
+            Ok(Some(session)) => Ok(session),
+            Ok(None) => Err(sign_in_required(parts)),
+            Err(error) => Err(AuthRejection::Error {
+                error,
+                api: is_api(parts),
+            }),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let admin = session_of(parts, state)
+            .await
+            .map_err(|error| AuthRejection::Error {
+                error,
+                api: is_api(parts),
+            })?;
+        Ok(Self {
+            admin,
+            admin_configured: state.auth.admin_configured(),
+            writes_open: state.auth.writes_are_open(),
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for WriteAccess {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.auth.writes_are_open() {
+            return Ok(Self::Open);
+        }
+        if let Some(token) = bearer_token(&parts.headers) {
+            return if state.auth.bearer_token_matches(token) {
+                Ok(Self::ApiToken)
+            } else {
+                // A wrong token is an error even with a valid cookie beside it: the caller meant the token.
+                Err(AuthRejection::SignInRequired {
+                    next: String::new(),
+                    api: true,
+                    redirect: false,
+                })
+            };
+        }
+        let api = is_api(parts);
+        match session_of(parts, state).await {
+            Ok(Some(session)) => {
+                // A session rides along automatically; make sure this browser request is not from
+                // another site (SameSite=Strict already keeps the cookie off those; this is the second lock).
+                csrf::refuse_cross_site(&parts.headers)
+                    .map_err(|error| AuthRejection::Error { error, api })?;
+                Ok(Self::Admin(session))
+            }
+            Ok(None) => Err(sign_in_required(parts)),
+            Err(error) => Err(AuthRejection::Error { error, api }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_must_be_a_path_on_this_site() {
+        assert_eq!(
+            local_path_or_admin(Some("/admin/posts/new")),
+            "/admin/posts/new"
+        );
+        assert_eq!(local_path_or_admin(Some("/blog?page=2")), "/blog?page=2");
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil.example",
+            "evil",
+            "",
+            "/a\nb",
+        ] {
+            assert_eq!(local_path_or_admin(Some(bad)), "/admin", "{bad:?}");
+        }
+        assert_eq!(local_path_or_admin(None), "/admin");
+    }
+
+    #[test]
+    fn login_urls_carry_next_encoded() {
+        assert_eq!(
+            login_url("/admin/posts?page=2"),
+            "/admin/login?next=%2Fadmin%2Fposts%3Fpage%3D2"
+        );
+    }
+
+    #[test]
+    fn bearer_tokens_are_read_case_insensitively() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(bearer_token(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_token(&headers), None);
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert_eq!(bearer_token(&headers), None);
+    }
+
+    #[test]
+    fn session_cookies_are_http_only_strict_and_secure_over_https() {
+        let token = SessionToken::generate();
+        let cookie = session_cookie(&token, std::time::Duration::from_secs(60), true)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(cookie.starts_with("stratus_session="), "{cookie}");
+        for part in [
+            "Path=/",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Max-Age=60",
+            "Secure",
+        ] {
+            assert!(cookie.contains(part), "{cookie} lacks {part}");
+        }
+        let plain = session_cookie(&token, std::time::Duration::from_secs(60), false)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(!plain.contains("Secure"), "{plain}");
+    }
+}

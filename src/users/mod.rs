@@ -1,0 +1,8 @@
+//! Users (seed 004's first tier): records with a name and a unique email address, kept in the relational
+//! database (`DATABASE_URL`).
+
+mod domain;
+mod store;
+
+pub use domain::{Email, EmailError, PersonName, PersonNameError, User, UserId, UserIdError};
+pub use store::{DuplicateEmail, UserStore};
