@@ -1,6 +1,6 @@
-// Accessibility of every page in lib/pages.js: axe-core finds nothing serious or critical (light and dark,
-// phone and desktop), every input has a label, keyboard focus is always visible, and the board's errors are
-// announced to assistive technology.
+// Accessibility checks that need more than one page state: the checks themselves can fail, the board's Tab
+// order, and the board's errors announced in detail. Every page's axe-core, label, contrast and focus checks
+// run in pages.test.js.
 "use strict";
 
 const { describe, it, before, after } = require("node:test");
@@ -14,33 +14,6 @@ const BLOCKING = new Set(["serious", "critical"]);
 
 function describeViolations(violations) {
   return violations.map((v) => `${v.impact} ${v.id}: ${v.help} -> ${v.targets.join(" | ")}`).join("\n");
-}
-
-for (const { viewport, scheme } of [
-  { viewport: VIEWPORTS.desktop, scheme: "light" },
-  { viewport: VIEWPORTS.desktop, scheme: "dark" },
-  { viewport: VIEWPORTS.phone, scheme: "light" },
-]) {
-  describe(`axe-core at ${viewport.width} px, ${scheme}`, () => {
-    let browser;
-    before(async () => {
-      browser = await openBrowser({ viewport, colorScheme: scheme });
-    });
-    after(async () => {
-      if (browser) await browser.quit();
-    });
-
-    for (const page of PAGES) {
-      it(`${page.describe}: no serious or critical violations`, async () => {
-        await page.reach(browser);
-        const violations = await a11y.runAxe(browser);
-        const blocking = violations.filter((v) => BLOCKING.has(v.impact));
-        assert.deepEqual(blocking, [], `\n${describeViolations(blocking)}`);
-        const minor = violations.filter((v) => !BLOCKING.has(v.impact));
-        if (minor.length > 0) console.log(`# axe (minor, ${page.name}): ${describeViolations(minor)}`);
-      });
-    }
-  });
 }
 
 describe("labels, focus and announcements", () => {
@@ -63,41 +36,6 @@ describe("labels, focus and announcements", () => {
     assert.deepEqual(label.targets, ["#probe"]);
     assert.equal((await a11y.unlabelledControls(browser)).length, 1);
   });
-
-  for (const page of PAGES) {
-    it(`${page.describe}: every input has a label`, async () => {
-      await page.reach(browser);
-      assert.deepEqual(await a11y.unlabelledControls(browser), []);
-    });
-  }
-
-  for (const scheme of ["light", "dark"]) {
-    for (const page of PAGES) {
-      it(`${page.describe}, ${scheme}: every input's edge stands out (3:1)`, async () => {
-        await browser.setColorScheme(scheme);
-        await page.reach(browser);
-        assert.deepEqual(await a11y.faintControls(browser), []);
-      });
-    }
-  }
-
-  for (const scheme of ["light", "dark"]) {
-    for (const page of PAGES) {
-      it(`${page.describe}, ${scheme}: every Tab stop shows a clear focus outline`, async () => {
-        await browser.setColorScheme(scheme);
-        await page.reach(browser);
-        const stops = await a11y.tabStops(browser);
-        assert.ok(stops.length > 0, "the page has keyboard stops");
-        for (const stop of stops) {
-          const where = JSON.stringify(stop);
-          assert.ok(stop.focusVisible, `:focus-visible applies: ${where}`);
-          assert.notEqual(stop.outlineStyle, "none", `outline drawn: ${where}`);
-          assert.ok(stop.outlineWidth >= 2, `outline at least 2 px: ${where}`);
-          assert.ok(stop.outlineContrast >= 3, `outline contrast >= 3:1 with its background: ${where}`);
-        }
-      });
-    }
-  }
 
   it("the board's Tab order reaches the username, all eight boxes and Submit, in order", async () => {
     await browser.setColorScheme("light");

@@ -1,7 +1,9 @@
 // Opening Debian's Chromium through chromedriver, the way every test file here does.
 //
 // scripts/browser-tests.sh starts the binary and chromedriver and passes their addresses:
-//   STRATUS_URL       the running Stratus, e.g. http://127.0.0.1:40911
+//   STRATUS_URL       the running Stratus without an admin, e.g. http://127.0.0.1:40911 (the board writes here;
+//                     its blog, files and users stay empty)
+//   STRATUS_ADMIN_URL the running Stratus with an admin (STRATUS_ADMIN_USERNAME / STRATUS_ADMIN_PASSWORD)
 //   CHROMEDRIVER_URL  the running chromedriver, e.g. http://127.0.0.1:9515
 //   SCREENSHOT_DIR    where PNGs go (default: <repo>/test-output/screenshots)
 //   CHROMIUM_BIN      the browser (default /usr/bin/chromium); nothing here ever downloads one.
@@ -18,6 +20,7 @@ function required(name) {
 }
 
 const STRATUS_URL = required("STRATUS_URL");
+const STRATUS_ADMIN_URL = required("STRATUS_ADMIN_URL");
 const CHROMEDRIVER_URL = required("CHROMEDRIVER_URL");
 const SCREENSHOT_DIR =
   process.env.SCREENSHOT_DIR || path.resolve(__dirname, "..", "..", "..", "test-output", "screenshots");
@@ -80,9 +83,54 @@ class Browser {
     this.colorScheme = "light";
   }
 
-  /** Opens a path of the running Stratus. */
-  open(pathname) {
-    return this.session.get(STRATUS_URL + pathname);
+  /** Opens a path of the running Stratus (the one without an admin unless `base` says otherwise). */
+  open(pathname, base = STRATUS_URL) {
+    return this.session.get(base + pathname);
+  }
+
+  /** Opens a path of the Stratus that has an admin configured. */
+  openAdmin(pathname) {
+    return this.open(pathname, STRATUS_ADMIN_URL);
+  }
+
+  /** The path (with query) of the page shown now. */
+  async currentPath() {
+    const url = new URL(await this.session.currentUrl());
+    return url.pathname + url.search;
+  }
+
+  /**
+   * Clicks the element at `css` (usually a submit button) and waits until the browser has replaced the page
+   * with the one that answers. A mark on the current document tells the old page from the new one.
+   */
+  async clickAndWait(css, what = `the page after clicking ${css}`) {
+    await this.session.execute("window.__stratusPageBefore = true;");
+    await (await this.session.find(css)).click();
+    await this.waitFor(
+      "return !window.__stratusPageBefore && document.readyState === 'complete';",
+      what,
+    );
+  }
+
+  /** Throws unless an element matching `css` is on the page (and, when given, its text includes `text`). */
+  async mustShow(css, text) {
+    const found = await this.session.execute(
+      `const [css, text] = arguments;
+       return Array.from(document.querySelectorAll(css)).map((e) => e.textContent.replace(/\\s+/g, " ").trim())
+         .filter((t) => text == null || t.includes(text));`,
+      css,
+      text == null ? null : text,
+    );
+    if (found.length === 0) {
+      const at = await this.currentPath();
+      throw new Error(`expected ${css}${text == null ? "" : ` with "${text}"`} on ${at}`);
+    }
+  }
+
+  /** The Cookie header this browser would send to Stratus (for Node's fetch acting as the same user). */
+  async cookieHeader() {
+    const cookies = await this.session.cookies();
+    return cookies.map((c) => `${c.name}=${c.value}`).join("; ");
   }
 
   /** Polls `script` (a function body) until it returns true; a page being replaced just means "not yet". */
@@ -136,4 +184,4 @@ class Browser {
   }
 }
 
-module.exports = { openBrowser, Browser, VIEWPORTS, STRATUS_URL, SCREENSHOT_DIR };
+module.exports = { openBrowser, Browser, VIEWPORTS, STRATUS_URL, STRATUS_ADMIN_URL, SCREENSHOT_DIR };

@@ -106,6 +106,13 @@ class Session {
   executeAsync(script, ...args) {
     return this.cmd("POST", "/execute/async", { script, args });
   }
+  /** The cookies the browser holds for the current page, as { name, value, ... }. */
+  cookies() {
+    return this.cmd("GET", "/cookie");
+  }
+  deleteCookie(name) {
+    return this.cmd("DELETE", `/cookie/${encodeURIComponent(name)}`);
+  }
   /** A PNG of the viewport. */
   async screenshot() {
     return Buffer.from(await this.cmd("GET", "/screenshot"), "base64");
