@@ -15,7 +15,7 @@
 //! The bearer token (`Authorization: Bearer <token>`) is for programs: its SHA-256 is compared in constant
 //! time with `STRATUS_API_TOKEN_SHA256`. Being sent explicitly, never automatically, it needs no CSRF check.
 //!
-//! ```ignore
+//! ```text
 //! async fn upload(access: WriteAccess, State(state): State<AppState>, ..) -> Result<Response, ApiError> {
 //!     tracing::info!(by = %access, "upload");
 //!     ..
