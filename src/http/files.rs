@@ -114,14 +114,18 @@ pub(crate) struct FilePage {
     pub(crate) next_cursor: Option<String>,
 }
 
-/// An upload (for the OpenAPI document; the handler streams the parts itself).
-#[derive(Debug, ToSchema)]
+/// An upload (for the OpenAPI document; the handler streams the parts itself). Other parts are refused,
+/// which `deny_unknown_fields` tells the document (`additionalProperties: false`).
+#[derive(Debug, ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct UploadForm {
     /// The file. Its name is kept (sanitized); its declared type is ignored.
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// The owning user's id (optional). Send it before `file` to have a wrong one refused before the bytes.
+    /// The owning user's id (optional; it must be a user that exists, else 422). Send it before `file` to
+    /// have a wrong one refused before the bytes.
+    #[schema(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
     owner: Option<String>,
 }
 
@@ -509,7 +513,7 @@ pub(crate) async fn upload_file(
     path = "/api/v1/files",
     tag = "files",
     params(
-        ("owner" = Option<String>, Query, description = "Only this user's files (a user id)"),
+        ("owner" = Option<String>, Query, description = "Only this user's files (a user id; empty: everyone's)", pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"),
         ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 20)", minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page, unchanged", pattern = "^[A-Za-z0-9_-]{1,2048}$"),
     ),
@@ -637,10 +641,10 @@ fn names_etag(value: Option<&HeaderValue>, etag: &str) -> bool {
         ("Range" = Option<String>, Header, description = "One byte range, `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`; several ranges get the whole file"),
     ),
     responses(
-        (status = 200, description = "The bytes (Content-Type as sniffed, Content-Disposition: attachment, X-Content-Type-Options: nosniff)",
-         content_type = "application/octet-stream",
+        (status = 200, description = "The bytes (Content-Type as sniffed from them, Content-Disposition: attachment, X-Content-Type-Options: nosniff)",
+         content_type = "*/*",
          headers(("ETag" = String, description = "The SHA-256, quoted"), ("Content-Disposition" = String, description = "attachment, with filename and filename*"))),
-        (status = 206, description = "The requested range", content_type = "application/octet-stream",
+        (status = 206, description = "The requested range", content_type = "*/*",
          headers(("Content-Range" = String, description = "bytes START-END/SIZE"))),
         (status = 304, description = "If-None-Match named the ETag"),
         (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),

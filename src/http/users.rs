@@ -64,8 +64,9 @@ impl From<&User> for UserBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewUserBody {
-    /// 1-100 characters after trimming, no control characters.
-    #[schema(value_type = String, required = true, example = "Ada Lovelace")]
+    /// 1-100 characters after trimming, no control characters. The pattern says exactly what
+    /// `PersonName::parse` accepts (as the board's username does), so the document promises no more.
+    #[schema(value_type = String, required = true, example = "Ada Lovelace", pattern = "^[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000](?:[^\\x00-\\x1F\\x7F-\\x9F]{0,98}[^\\x00-\\x20\\x7F-\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000])?[\\t\\n\\x0B\\x0C\\r \\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]*$")]
     name: Option<Value>,
     /// An email address (`local@domain.tld`), at most 254 characters.
     #[schema(value_type = String, required = true, example = "ada@example.com", format = Email)]
