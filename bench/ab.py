@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """A/B of two Stratus binaries on SQLite, interleaved so the machine's changing load hits both alike.
 
-    bench/.venv/bin/python bench/ab.py OLD_BINARY NEW_BINARY [--rounds 3] [--seconds 3]
+    bench/.venv/bin/python bench/ab.py OLD_BINARY NEW_BINARY [--rounds 3] [--seconds 3] [--conns 16,64]
+        [--routes "GET /,latest"] [--old-db URL --new-db URL]
+
+`--routes` keeps the routes whose label contains one of the comma-separated words (`=GET /`: that label
+exactly). `--old-db`/`--new-db`
+run each server on that database instead of a fresh SQLite file (e.g. two empty PostgreSQL databases from
+scripts/test-services.sh: the same server for both, so the A/B compares the binaries, not the databases).
 
 Both servers run at once (each on its own fresh SQLite file) and are driven alternately, one wrk point at
 a time: for each round, for each route and connection count, A then B (B then A on odd rounds). Prints, and
@@ -29,9 +35,15 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int, default=3)
     p.add_argument("--conns", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
+    p.add_argument("--routes", default="", help="comma-separated substrings of route labels to keep")
+    p.add_argument("--old-db", default=None, help="database URL for OLD (default: a fresh SQLite file)")
+    p.add_argument("--new-db", default=None, help="database URL for NEW (default: a fresh SQLite file)")
     p.add_argument("--work", type=Path, default=drive.BENCH / "work" / "ab")
     p.add_argument("--out", type=Path, default=drive.BENCH / "results" / "ab.json")
     args = p.parse_args()
+    wanted = [w.strip() for w in args.routes.split(",") if w.strip()]
+    routes = [r for r in ROUTES if not wanted
+              or any(r[0] == w[1:] if w.startswith("=") else w in r[0] for w in wanted)]
     args.work.mkdir(parents=True, exist_ok=True)
     servers = {}
     try:
@@ -40,7 +52,8 @@ def main():
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{db}{suffix}").unlink(missing_ok=True)
             ns = argparse.Namespace(stratus=binary, work=args.work)
-            s = drive.start_stratus(ns, tag, f"sqlite://{db}", args.work / f"{tag}.log")
+            url = getattr(args, f"{tag}_db") or f"sqlite://{db}"
+            s = drive.start_stratus(ns, tag, url, args.work / f"{tag}.log")
             drive.http(s.base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
                        {"Content-Type": "application/json"})
             drive.run_wrk(ns, s.base, "get", "/", 16, 1)
@@ -48,7 +61,7 @@ def main():
         points = {}
         for rnd in range(args.rounds):
             order = ["old", "new"] if rnd % 2 == 0 else ["new", "old"]
-            for route, kind, path in ROUTES:
+            for route, kind, path in routes:
                 for c in args.conns:
                     for tag in order:
                         s, ns, csrf = servers[tag]
@@ -71,7 +84,7 @@ def main():
                       f"{med['old']['server_cpu_us_per_req']:15.1f} {med['new']['server_cpu_us_per_req']:15.1f}")
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"old": str(args.old), "new": str(args.new), "rounds": args.rounds,
-                                        "seconds": args.seconds, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                        "seconds": args.seconds, "old_db": args.old_db, "new_db": args.new_db, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                         "summary": summary}, indent=1))
     finally:
         for s, _, _ in servers.values():

@@ -1,17 +1,24 @@
 //! Cross-cutting request handling: request ids, one log line per request, metrics, security headers,
 //! instance and draining headers, and the answers for shed or timed-out requests.
 
-use std::{sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderName, HeaderValue, Method, Uri, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use ipnet::IpNet;
+use metrics::{Counter, Gauge, Histogram};
 use tower::BoxError;
 
 use super::{AppState, error::ApiError, error::HtmlError, extract::ClientContext};
+use crate::{instance::Instance, lifecycle::Lifecycle};
 
 /// `X-Request-Id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -55,19 +62,71 @@ fn acceptable_request_id(value: &HeaderValue) -> Option<&str> {
     ok.then_some(text)
 }
 
-/// Outermost layer: gives the request its id, and every response its id, instance and security headers.
-pub async fn request_context(
-    State(state): State<AppState>,
+/// What the request layer needs from the application state, built once per router: cloning the whole
+/// [`AppState`] (a dozen reference counts, a cancellation token's lock) for every request showed in the
+/// profile.
+#[derive(Debug)]
+pub struct Observer {
+    proxies: Arc<[IpNet]>,
+    instance: Instance,
+    lifecycle: Lifecycle,
+    /// The current instance name and its `X-Served-By` value, built again only when the name changes.
+    served_by: RwLock<Option<(Arc<str>, HeaderValue)>>,
+    metrics: RouteMetrics,
+}
+
+impl Observer {
+    /// Takes what it needs from `state`. The metrics recorder must be installed already (it is:
+    /// `state.metrics` is its handle), since the metric handles are resolved against it once and kept.
+    pub fn new(state: &AppState) -> Self {
+        Self {
+            proxies: Arc::clone(&state.proxies),
+            instance: state.instance.clone(),
+            lifecycle: state.lifecycle.clone(),
+            served_by: RwLock::new(None),
+            metrics: RouteMetrics::new(),
+        }
+    }
+
+    /// The `X-Served-By` value for `instance`, from the cache while the name is unchanged.
+    fn served_by(&self, instance: &Arc<str>) -> Option<HeaderValue> {
+        if let Ok(cached) = self.served_by.read()
+            && let Some((name, value)) = cached.as_ref()
+            && Arc::ptr_eq(name, instance)
+        {
+            return Some(value.clone());
+        }
+        let value = HeaderValue::from_str(instance).ok()?;
+        if let Ok(mut cached) = self.served_by.write() {
+            *cached = Some((Arc::clone(instance), value.clone()));
+        }
+        Some(value)
+    }
+}
+
+/// The one layer around every route, outermost: gives the request its id (task-local, for the handlers'
+/// logs and error bodies), runs it inside a span (method, matched route, request id), then writes one log
+/// line (status, latency), counts it in the metrics (count, latency, in flight, by method, route and
+/// status) and adds the id, instance and security headers to the response.
+///
+/// One `from_fn` instead of three: each layer boxed its future and cloned the state, and the route label
+/// was built as a `String` twice per request.
+pub async fn observe(
+    State(observer): State<Arc<Observer>>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let started = Instant::now();
     let request_id: Arc<str> = match request
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(acceptable_request_id)
     {
         Some(id) => Arc::from(id),
-        None => Arc::from(new_request_id().hyphenated().to_string()),
+        None => {
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            Arc::from(&*new_request_id().hyphenated().encode_lower(&mut text))
+        }
     };
     // Built once, cloned (a reference count) onto the request and the response.
     let id_header = HeaderValue::from_str(&request_id).ok();
@@ -76,19 +135,42 @@ pub async fn request_context(
             .headers_mut()
             .insert(X_REQUEST_ID.clone(), value.clone());
     }
-    let https = ClientContext::from_request(&request, &state.proxies).https;
-    let instance = state.instance.name();
+    let https = ClientContext::from_request(&request, &observer.proxies).https;
+    let instance = observer.instance.name();
+    let method = request.method().clone();
+    // The matched template (`/api/v1/users/{username}/submissions`), never the raw path, so labels stay
+    // few. `MatchedPath` is a reference count: no copy of the text.
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let span = tracing::info_span!("request", %method, route, request_id = &*request_id);
     let context = RequestContext {
-        request_id: Arc::clone(&request_id),
+        request_id,
         instance: Arc::clone(&instance),
     };
-    let mut response = CONTEXT.scope(context, next.run(request)).await;
+
+    let in_flight = InFlight::start(&observer.metrics.in_flight);
+    let mut response =
+        tracing::Instrument::instrument(CONTEXT.scope(context, next.run(request)), span.clone())
+            .await;
+    drop(in_flight);
+    let elapsed = started.elapsed();
+    let status = response.status();
+    observer.metrics.record(&method, route, status, elapsed);
+    {
+        let _entered = span.enter();
+        let (status, latency_ms) = (status.as_u16(), elapsed.as_secs_f64() * 1000.0);
+        if status >= 500 {
+            tracing::warn!(status, latency_ms, "request finished");
+        } else {
+            tracing::info!(status, latency_ms, "request finished");
+        }
+    }
 
     let headers = response.headers_mut();
     if let Some(value) = id_header {
         headers.insert(X_REQUEST_ID.clone(), value);
     }
-    if let Ok(value) = HeaderValue::from_str(&instance) {
+    if let Some(value) = observer.served_by(&instance) {
         headers.insert(X_SERVED_BY.clone(), value);
     }
     for (name, value) in SECURITY_HEADERS {
@@ -102,12 +184,102 @@ pub async fn request_context(
             HeaderValue::from_static("max-age=31536000"),
         );
     }
-    if state.lifecycle.is_draining() {
+    if observer.lifecycle.is_draining() {
         // Ask keep-alive clients (a load balancer included) to reconnect: the next connection lands on an
         // instance that is not going away.
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Counts a request in flight until dropped, so a request whose future is dropped (its client went away)
+/// does not stay counted forever.
+struct InFlight<'a>(&'a Gauge);
+
+impl<'a> InFlight<'a> {
+    fn start(gauge: &'a Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+/// The most (method, route, status) handles kept. Routes are templates and statuses few, so real traffic
+/// stays far below; a flood of invented methods on unknown paths is still counted, just not cached.
+const MAX_CACHED_HANDLES: usize = 512;
+
+/// The request metrics' handles, resolved once per (method, route, status) instead of per request: the
+/// `metrics!` macros build the label strings, hash the key and look it up in the registry on every call.
+///
+/// Handles stay valid as long as the recorder keeps the metric, which the Prometheus recorder here always
+/// does (no idle timeout is configured in `telemetry`).
+#[derive(Debug)]
+struct RouteMetrics {
+    in_flight: Gauge,
+    /// By route template, then a short list of (method, status).
+    by_route: RwLock<HashMap<String, Vec<RouteHandles>>>,
+}
+
+#[derive(Debug)]
+struct RouteHandles {
+    method: Method,
+    status: StatusCode,
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl RouteMetrics {
+    fn new() -> Self {
+        Self {
+            in_flight: metrics::gauge!("http_requests_in_flight"),
+            by_route: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one answered request and its latency.
+    fn record(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        if let Ok(by_route) = self.by_route.read()
+            && let Some(found) = by_route.get(route).and_then(|list| {
+                list.iter()
+                    .find(|h| h.status == status && h.method == method)
+            })
+        {
+            found.requests.increment(1);
+            found.duration.record(seconds);
+            return;
+        }
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.as_u16().to_string()),
+        ];
+        let handles = RouteHandles {
+            method: method.clone(),
+            status,
+            requests: metrics::counter!("http_requests_total", &labels),
+            duration: metrics::histogram!("http_request_duration_seconds", &labels),
+        };
+        handles.requests.increment(1);
+        handles.duration.record(seconds);
+        if let Ok(mut by_route) = self.by_route.write() {
+            let cached: usize = by_route.values().map(Vec::len).sum();
+            if cached < MAX_CACHED_HANDLES {
+                let list = by_route.entry(route.to_owned()).or_default();
+                if !list
+                    .iter()
+                    .any(|h| h.status == status && h.method == method)
+                {
+                    list.push(handles);
+                }
+            }
+        }
+    }
 }
 
 /// A random (version 4) UUID from the thread's CSPRNG. `Uuid::new_v4` asks the kernel (`getrandom`) on
@@ -134,54 +306,6 @@ const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
         "same-origin",
     ),
 ];
-
-/// The route label for logs and metrics: the matched template (`/api/v1/users/{username}/submissions`),
-/// never the raw path, so labels stay few.
-fn route_of(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned())
-}
-
-/// One span per request (method, route, request id) and one log line when it ends.
-pub async fn log_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = route_of(&request);
-    let request_id = current_request_id();
-    let span = tracing::info_span!("request", %method, %route, %request_id);
-    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let status = response.status().as_u16();
-    let _entered = span.enter();
-    if status >= 500 {
-        tracing::warn!(status, latency_ms, "request finished");
-    } else {
-        tracing::info!(status, latency_ms, "request finished");
-    }
-    response
-}
-
-/// Request count, latency and in-flight gauge by method, route template and status.
-pub async fn record_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = route_of(&request);
-    let in_flight = metrics::gauge!("http_requests_in_flight");
-    in_flight.increment(1.0);
-    let response = next.run(request).await;
-    in_flight.decrement(1.0);
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
-}
 
 /// Answers requests that the concurrency limit shed or the timeout abandoned: 503 with `Retry-After`,
 /// problem+json for the API and a page for people.

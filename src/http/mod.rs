@@ -176,11 +176,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
         }))
-        .layer(from_fn(middleware::record_metrics))
-        .layer(from_fn(middleware::log_request))
+        // Request id, span, log line, metrics and response headers: one layer (see `middleware::observe`).
         .layer(from_fn_with_state(
-            state.clone(),
-            middleware::request_context,
+            Arc::new(middleware::Observer::new(&state)),
+            middleware::observe,
         ))
         .with_state(state)
 }

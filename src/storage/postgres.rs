@@ -1,8 +1,9 @@
 //! PostgreSQL (RDS in production): `DATABASE_URL=postgres://...`.
 //!
 //! - One sqlx pool of `DATABASE_POOL_SIZE` connections, opened lazily: the service starts while the server
-//!   is down and the pool reconnects by itself when it is back (each connection is checked before use,
-//!   so connections the server dropped are replaced, not handed out).
+//!   is down and the pool reconnects by itself when it is back (a connection that sat idle for a second
+//!   or more is checked before use, and sqlx checks every connection when it comes back to the pool, so
+//!   connections the server dropped are replaced, not handed out).
 //! - TLS as the URL's `sslmode` says (`require`, `verify-full` with `PGSSLROOTCERT`), rustls underneath.
 //! - The embedded `migrations/postgres` run at start-up under sqlx's advisory lock, so instances that
 //!   start together migrate once.
@@ -21,14 +22,17 @@ use std::{
 use async_trait::async_trait;
 use secrecy::ExposeSecret as _;
 use sqlx::{
-    PgPool, Row as _,
+    Connection as _, PgPool, Row as _,
     migrate::MigrateError,
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
 use time::OffsetDateTime;
 
+use tokio::sync::{mpsc, oneshot};
+
 use super::{
-    Page, Store, StoreError, claim_write,
+    Page, Store, StoreError, current_call,
+    detached::CallState,
     paging::SeqCursor,
     password,
     ready::{InitError, Ready, bring_up},
@@ -42,6 +46,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 
 /// The PostgreSQL store. `Debug` shows neither the URL nor the password.
 pub struct PostgresStore {
+    calls: Calls,
+    /// Inserts, for the insert writer task (see [`write_insert_groups`]).
+    inserts: mpsc::Sender<QueuedInsert>,
+}
+
+/// What one call needs: the pool and its limits. Shared by the store and its insert writer task.
+#[derive(Clone)]
+struct Calls {
     pool: Arc<Ready<PgPool>>,
     /// Connect + statement timeout: the most one call may take, client side.
     call_timeout: Duration,
@@ -51,14 +63,17 @@ pub struct PostgresStore {
     credentials_refreshed: Arc<Mutex<Option<Instant>>>,
 }
 
+/// A connection idle for this long is checked (a round trip) before it is handed out.
+const CHECK_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// The least time between two re-reads of the password after authentication failures.
 const CREDENTIAL_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PostgresStore")
-            .field("ready", &self.pool.value().is_some())
-            .field("call_timeout", &self.call_timeout)
+            .field("ready", &self.calls.pool.value().is_some())
+            .field("call_timeout", &self.calls.call_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -76,12 +91,16 @@ impl PostgresStore {
             connect_and_migrate(settings_for_attempts.clone())
         })
         .await?;
-        Ok(Self {
+        let calls = Calls {
             pool: ready,
             call_timeout: settings.connect_timeout + settings.statement_timeout,
             settings: Arc::new(settings.clone()),
             credentials_refreshed: Arc::new(Mutex::new(None)),
-        })
+        };
+        let (inserts, queue) = mpsc::channel(MAX_INSERT_GROUP * 4);
+        // The task ends when the store (the only sender) is dropped and the queue is empty.
+        tokio::spawn(write_insert_groups(calls.clone(), queue));
+        Ok(Self { calls, inserts })
     }
 
     /// Connects and migrates, retrying for up to `wait` while the server cannot be reached
@@ -116,6 +135,17 @@ impl PostgresStore {
         F: FnOnce(PgPool) -> Fut,
         Fut: Future<Output = Result<T, sqlx::Error>>,
     {
+        self.calls.call(what, run).await
+    }
+}
+
+impl Calls {
+    /// Runs one call with the client-side deadline, mapping every failure to `Unavailable`.
+    async fn call<T, F, Fut>(&self, what: &'static str, run: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(PgPool) -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
         let pool = self.pool.get()?.clone();
         match tokio::time::timeout(self.call_timeout, run(pool.clone())).await {
             Ok(Err(err)) if is_authentication_failure(&err) => {
@@ -131,7 +161,7 @@ impl PostgresStore {
     }
 }
 
-impl PostgresStore {
+impl Calls {
     /// The server refused our credentials: the password was probably rotated (RDS rotates its managed
     /// master password every 7 days by default). Reads the configured source again, in the background
     /// and at most every [`CREDENTIAL_REFRESH_INTERVAL`], and gives the pool the new options: connections
@@ -166,6 +196,154 @@ impl PostgresStore {
     }
 }
 
+/// The most inserts written by one statement.
+const MAX_INSERT_GROUP: usize = 128;
+
+/// One insert for the writer task.
+#[derive(Debug)]
+struct QueuedInsert {
+    submission: Submission,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+    /// The detached call this insert belongs to, if any: the writer claims the write before making it.
+    call: Option<Arc<CallState>>,
+}
+
+impl QueuedInsert {
+    /// Whether the insert may still be made: its caller has not given up (timeout, client gone), and from
+    /// now on waits for the outcome (see `storage::detached`).
+    fn claim(&self) -> bool {
+        !self.reply.is_closed() && self.call.as_ref().is_none_or(|call| call.claim())
+    }
+}
+
+/// Inserts through one task, grouped: the inserts that queue while one statement is being committed go
+/// into the next statement together, one multi-row `INSERT` (one transaction, one WAL flush, one round
+/// trip) instead of one each. Each caller is answered only after the statement holding its row has
+/// committed; if it fails, each row of the group is tried again alone, so one bad row never fails its
+/// neighbours. A single insert costs what it did before.
+async fn write_insert_groups(calls: Calls, mut queue: mpsc::Receiver<QueuedInsert>) {
+    let mut group = Vec::with_capacity(MAX_INSERT_GROUP);
+    while queue.recv_many(&mut group, MAX_INSERT_GROUP).await > 0 {
+        // Callers already gone are skipped here; the others are claimed once the connection is held.
+        group.retain(|queued: &QueuedInsert| !queued.reply.is_closed());
+        if group.is_empty() {
+            continue;
+        }
+        let (claims, outcome) = insert_group(&calls, &group).await;
+        let claimed = claims.iter().filter(|c| **c == Some(true)).count();
+        match outcome {
+            Ok(()) => {
+                for (queued, claim) in group.drain(..).zip(claims) {
+                    let answer = if claim == Some(true) {
+                        Ok(())
+                    } else {
+                        Err(gave_up())
+                    };
+                    let _ = queued.reply.send(answer);
+                }
+            }
+            // Failed before any claim (no connection), or with one row: that failure is each answer.
+            Err(err) if claimed <= 1 => {
+                let mut err = Some(err);
+                for (queued, claim) in group.drain(..).zip(claims) {
+                    let answer = match claim {
+                        Some(false) => Err(gave_up()),
+                        _ => Err(err.take().unwrap_or_else(|| {
+                            StoreError::unavailable(anyhow::anyhow!(
+                                "inserting submissions failed; nothing was written"
+                            ))
+                        })),
+                    };
+                    let _ = queued.reply.send(answer);
+                }
+            }
+            Err(err) => {
+                tracing::debug!(error.message = %err, size = claimed, "group insert failed; inserting one by one");
+                for (queued, claim) in group.drain(..).zip(claims) {
+                    let answer = if claim == Some(true) {
+                        insert_rows(&calls, &[&queued.submission]).await
+                    } else {
+                        Err(gave_up())
+                    };
+                    let _ = queued.reply.send(answer);
+                }
+            }
+        }
+    }
+}
+
+/// Gets a connection, claims each insert of `group` (in order), and inserts the claimed ones in one
+/// statement (atomic: on failure nothing of the group was written). Returns, per insert, whether it was
+/// claimed (`None`: the call failed before claiming), and the statement's outcome.
+async fn insert_group(
+    calls: &Calls,
+    group: &[QueuedInsert],
+) -> (Vec<Option<bool>>, Result<(), StoreError>) {
+    let claims = Mutex::new(vec![None; group.len()]);
+    let seen_claims = &claims;
+    let outcome = calls
+        .call("inserting submissions", |pool| async move {
+            let mut conn = pool.acquire().await?;
+            // Waiting for a connection can outlast the request (a database outage): a caller that has
+            // been answered 503 meanwhile must not have its write happen after all; one that still waits
+            // will now wait for this statement's outcome.
+            let marks: Vec<bool> = group.iter().map(QueuedInsert::claim).collect();
+            let rows: Vec<&Submission> = group
+                .iter()
+                .zip(&marks)
+                .filter(|(_, claimed)| **claimed)
+                .map(|(queued, _)| &queued.submission)
+                .collect();
+            if let Ok(mut seen) = seen_claims.lock() {
+                *seen = marks.into_iter().map(Some).collect();
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            insert_statement(&rows).execute(&mut *conn).await.map(drop)
+        })
+        .await;
+    (claims.into_inner().unwrap_or_default(), outcome)
+}
+
+/// Inserts `rows` (already claimed) in one statement.
+async fn insert_rows(calls: &Calls, rows: &[&Submission]) -> Result<(), StoreError> {
+    calls
+        .call("inserting a submission", |pool| async move {
+            insert_statement(rows).execute(&pool).await.map(drop)
+        })
+        .await
+}
+
+/// One `INSERT` of every row, as arrays: the statement's text is the same for any number of rows, so
+/// each connection prepares it once. `UNNEST` yields the rows in array order, so `submission_seq`
+/// follows the order in which the inserts were queued.
+fn insert_statement<'a>(
+    rows: &[&Submission],
+) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let ids: Vec<String> = rows.iter().map(|s| s.id.to_string()).collect();
+    let usernames: Vec<String> = rows
+        .iter()
+        .map(|s| s.username.as_str().to_owned())
+        .collect();
+    let numbers: Vec<String> = rows.iter().map(|s| s.number.as_str().to_owned()).collect();
+    let created: Vec<OffsetDateTime> = rows.iter().map(|s| s.created_at).collect();
+    sqlx::query(
+        "INSERT INTO submission (submission_id, username, number, created_at) \
+         SELECT * FROM UNNEST($1::text[]::uuid[], $2::text[], $3::text[], $4::timestamptz[])",
+    )
+    .bind(ids)
+    .bind(usernames)
+    .bind(numbers)
+    .bind(created)
+}
+
+fn gave_up() -> StoreError {
+    StoreError::unavailable(anyhow::anyhow!(
+        "the request gave up before its submission could be written; nothing was written"
+    ))
+}
+
 /// `28P01 invalid_password` / `28000 invalid_authorization_specification`.
 fn is_authentication_failure(err: &sqlx::Error) -> bool {
     let code = match err {
@@ -197,6 +375,19 @@ async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitE
         .max_connections(settings.pool_size)
         .min_connections(0)
         .acquire_timeout(settings.connect_timeout)
+        // sqlx's default pings every connection before handing it out, and it also pings each one when it
+        // comes back (that one cannot be turned off in sqlx 0.8): three round trips per query, two of them
+        // checks. A connection that went back less than a second ago has just passed the second check, so
+        // only one idle for longer (long enough for a restart or fail-over to have dropped it) is checked.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         // Recycle connections now and then, so a fail-over is picked up (a rotated password is re-read
         // when the server refuses it: see `refresh_credentials`).
         .idle_timeout(Some(Duration::from_secs(300)))
@@ -272,36 +463,18 @@ impl Store for PostgresStore {
 
     #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "postgres"))]
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
-        let id = submission.id.to_string();
-        let written = self
-            .call("inserting a submission", |pool| async move {
-                let mut conn = pool.acquire().await?;
-                // Waiting for a connection can outlast the request (a database outage): a caller that
-                // has been answered 503 meanwhile must not have its write happen after all; one that
-                // still waits will now wait for this statement's outcome.
-                if !claim_write() {
-                    return Ok(false);
-                }
-                sqlx::query(
-                    "INSERT INTO submission (submission_id, username, number, created_at) \
-                     VALUES ($1::uuid, $2, $3, $4)",
-                )
-                .bind(id)
-                .bind(submission.username.as_str())
-                .bind(submission.number.as_str())
-                .bind(submission.created_at)
-                .execute(&mut *conn)
-                .await
-                .map(|_| true)
+        let (reply, answer) = oneshot::channel();
+        let stopped =
+            || StoreError::unavailable(anyhow::anyhow!("the PostgreSQL insert writer has stopped"));
+        self.inserts
+            .send(QueuedInsert {
+                submission: submission.clone(),
+                reply,
+                call: current_call(),
             })
-            .await?;
-        if written {
-            Ok(())
-        } else {
-            Err(StoreError::unavailable(anyhow::anyhow!(
-                "the request gave up before its submission could be written; nothing was written"
-            )))
-        }
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
@@ -391,8 +564,8 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
-        self.pool.stop();
-        if let Some(pool) = self.pool.value() {
+        self.calls.pool.stop();
+        if let Some(pool) = self.calls.pool.value() {
             pool.close().await;
         }
     }

@@ -15,13 +15,14 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use futures_util::FutureExt as _;
 use sqlx::{
-    Row as _, SqlitePool,
+    ConnectOptions as _, Connection as _, Row as _, SqliteConnection, SqlitePool,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
     },
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
 
 use super::{Page, Store, StoreError, current_call, detached::CallState, paging::SeqCursor};
 use crate::{
@@ -39,6 +40,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The board's own reads (latest, one submission, history, count, ping); `reader` serves the other
+    /// features' tables.
+    reads: Readers,
     writes: mpsc::Sender<Queued>,
 }
 
@@ -75,7 +79,7 @@ impl SqliteStore {
             .max_connections(settings.read_connections)
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await
             .with_context(|| {
                 format!(
@@ -89,6 +93,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            reads: Readers::new(base.read_only(true), settings.read_connections),
             writes,
         })
     }
@@ -113,11 +118,124 @@ impl SqliteStore {
         (self.writer.clone(), self.reader.clone())
     }
 
+    /// Runs one read statement on one of the board's read connections.
+    async fn read<T>(
+        &self,
+        statement: impl for<'c> FnOnce(
+            &'c mut SqliteConnection,
+        )
+            -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        self.reads.lease().await?.run(statement).await
+    }
+
     /// Opens the file and runs the migrations, nothing else (`stratus migrate`).
     pub async fn migrate_only(settings: &SqliteSettings) -> anyhow::Result<()> {
         let store = Self::open(settings).await?;
         store.close().await;
         Ok(())
+    }
+}
+
+/// Read-only connections for the board's reads, outside sqlx's pool.
+///
+/// sqlx 0.8 gives a connection back to its pool through a new task that first `ping`s it: for SQLite a
+/// full round trip to the connection's worker thread (two futex wake-ups), on every query, after the
+/// answer is already in hand. The profile of the read routes showed it (`return_to_pool`, the extra
+/// thread hand-offs). Here a connection goes back to a plain list as soon as its statement is done.
+///
+/// Cancel-safe by construction, unlike the pool's acquire: a [`Lease`] dropped before [`Lease::keep`]
+/// (its future cancelled, or its statement failed) closes its connection instead of returning it in an
+/// unknown state, and its permit returns with it; the next lease opens a fresh connection. (Store calls
+/// also run detached from the request, see `storage::detached`, so that is rare.)
+#[derive(Debug)]
+struct Readers {
+    options: SqliteConnectOptions,
+    idle: std::sync::Mutex<Vec<SqliteConnection>>,
+    /// One permit per connection that may be open at once.
+    permits: Semaphore,
+}
+
+/// One read connection, held for one statement.
+struct Lease<'a> {
+    readers: &'a Readers,
+    conn: Option<SqliteConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Readers {
+    /// Opens connections lazily, up to `max` at once.
+    fn new(options: SqliteConnectOptions, max: u32) -> Self {
+        let max = usize::try_from(max.max(1)).unwrap_or(1);
+        Self {
+            options,
+            idle: std::sync::Mutex::new(Vec::with_capacity(max)),
+            permits: Semaphore::new(max),
+        }
+    }
+
+    /// Waits for a free connection (opening one if none is idle). Fails once the store is closed.
+    async fn lease(&self) -> Result<Lease<'_>, sqlx::Error> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match idle {
+            Some(conn) => conn,
+            None => self.options.connect().await?,
+        };
+        Ok(Lease {
+            readers: self,
+            conn: Some(conn),
+            _permit: permit,
+        })
+    }
+
+    /// Closes the idle connections; leases after this fail.
+    async fn close(&self) {
+        self.permits.close();
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        for conn in idle {
+            let _ = conn.close().await;
+        }
+    }
+}
+
+impl Lease<'_> {
+    fn conn(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+        self.conn.as_mut().ok_or(sqlx::Error::PoolClosed)
+    }
+
+    /// The statement finished well: the connection goes back for the next read.
+    /// (After [`Readers::close`], it is dropped instead: closed.)
+    fn keep(mut self) {
+        if self.readers.permits.is_closed() {
+            return;
+        }
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.readers.idle.lock()) {
+            idle.push(conn);
+        }
+    }
+
+    /// Runs `statement` on this connection; keeps the connection only when it succeeded.
+    async fn run<T>(
+        mut self,
+        statement: impl for<'c> FnOnce(
+            &'c mut SqliteConnection,
+        )
+            -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let result = statement(self.conn()?).await;
+        if result.is_ok() {
+            self.keep();
+        }
+        result
     }
 }
 
@@ -260,7 +378,14 @@ async fn apply(conn: &mut sqlx::SqliteConnection, write: &Write) -> Result<Writt
 /// Cursors of this store.
 const CURSORS: SeqCursor = SeqCursor::new("sqlite:");
 
-const SUBMISSION_COLUMNS: &str = "submission_seq, submission_id, username, number, created_at";
+// The statements as constants rather than `format!`ed per call: one allocation less, and the text is the
+// key of each connection's prepared-statement cache either way.
+const LATEST_SQL: &str = "SELECT submission_seq, submission_id, username, number, created_at \
+     FROM submission ORDER BY submission_seq DESC LIMIT 1";
+const BY_ID_SQL: &str = "SELECT submission_seq, submission_id, username, number, created_at \
+     FROM submission WHERE submission_id = ?1";
+const BY_USER_SQL: &str = "SELECT submission_seq, submission_id, username, number, created_at \
+     FROM submission WHERE username = ?1 AND submission_seq < ?2 ORDER BY submission_seq DESC LIMIT ?3";
 
 fn submission_from_row(row: &SqliteRow) -> Result<Submission, StoreError> {
     let parse = || -> anyhow::Result<Submission> {
@@ -297,11 +422,14 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1")
-            .fetch_one(&self.reader)
-            .await
-            .map(drop)
-            .map_err(unavailable("pinging SQLite"))
+        self.read(|conn| {
+            sqlx::query("SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1")
+                .fetch_one(conn)
+                .map(|row| row.map(drop))
+                .boxed()
+        })
+        .await
+        .map_err(unavailable("pinging SQLite"))
     }
 
     #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "sqlite"))]
@@ -316,21 +444,21 @@ impl Store for SqliteStore {
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
-        let sql = format!(
-            "SELECT {SUBMISSION_COLUMNS} FROM submission ORDER BY submission_seq DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .fetch_optional(&self.reader)
+        let row = self
+            .read(|conn| sqlx::query(LATEST_SQL).fetch_optional(conn).boxed())
             .await
             .map_err(unavailable("reading the latest submission"))?;
         row.as_ref().map(submission_from_row).transpose()
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
-        let sql = format!("SELECT {SUBMISSION_COLUMNS} FROM submission WHERE submission_id = ?1");
-        let row = sqlx::query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
+        let row = self
+            .read(|conn| {
+                sqlx::query(BY_ID_SQL)
+                    .bind(id.to_string())
+                    .fetch_optional(conn)
+                    .boxed()
+            })
             .await
             .map_err(unavailable("reading a submission"))?;
         row.as_ref().map(submission_from_row).transpose()
@@ -342,16 +470,17 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<Submission>, StoreError> {
         let (before, fetch) = CURSORS.bounds(page)?;
-        let sql = format!(
-            "SELECT {SUBMISSION_COLUMNS} FROM submission WHERE username = ?1 AND submission_seq < ?2 \
-             ORDER BY submission_seq DESC LIMIT ?3"
-        );
         // One extra row tells whether another page exists, so the last page has no dangling cursor.
-        let rows = sqlx::query(&sql)
-            .bind(username.as_str())
-            .bind(before)
-            .bind(fetch)
-            .fetch_all(&self.reader)
+        let username = username.as_str().to_owned();
+        let rows = self
+            .read(move |conn| {
+                sqlx::query(BY_USER_SQL)
+                    .bind(username)
+                    .bind(before)
+                    .bind(fetch)
+                    .fetch_all(conn)
+                    .boxed()
+            })
             .await
             .map_err(unavailable("reading a user's submissions"))?;
         CURSORS.page(
@@ -374,15 +503,21 @@ impl Store for SqliteStore {
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
-        let total: i64 =
-            sqlx::query_scalar("SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1")
-                .fetch_one(&self.reader)
-                .await
-                .map_err(unavailable("reading the visit count"))?;
+        let total: i64 = self
+            .read(|conn| {
+                sqlx::query_scalar(
+                    "SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1",
+                )
+                .fetch_one(conn)
+                .boxed()
+            })
+            .await
+            .map_err(unavailable("reading the visit count"))?;
         u64::try_from(total).map_err(StoreError::unavailable)
     }
 
     async fn close(&self) {
+        self.reads.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
