@@ -125,7 +125,9 @@ pub(crate) struct UploadForm {
     file: Vec<u8>,
     /// The owning user's id (optional; it must be a user that exists, else 422). Send it before `file` to
     /// have a wrong one refused before the bytes.
-    #[schema(pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$")]
+    #[schema(
+        pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     owner: Option<String>,
 }
 
