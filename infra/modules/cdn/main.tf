@@ -182,6 +182,17 @@ resource "aws_cloudfront_distribution" "this" {
       name  = var.origin_secret_header_name
       value = var.origin_secret
     }
+
+    # The app builds absolute links (Atom feed, sitemap, redirects) from the host the viewer used. With the
+    # all_viewer_except_host_header policy the origin sees the ALB's name as Host, so CloudFront also
+    # says the public name; the app believes it only from STRATUS_TRUSTED_PROXIES (the ALB's subnets).
+    dynamic "custom_header" {
+      for_each = length(var.domain_names) > 0 ? [var.domain_names[0]] : []
+      content {
+        name  = "X-Forwarded-Host"
+        value = custom_header.value
+      }
+    }
   }
 
   default_cache_behavior {
