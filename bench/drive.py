@@ -28,7 +28,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 # Each route: (label, method kind for the wrk script, path). "form" is POST / with the CSRF token,
-# "json" is POST /api/v1/submissions. Add GET /blog and a file download here once they exist.
+# "json" is POST /api/v1/submissions. Stratus also serves the routes of STRATUS_ONLY_ROUTES (the peers do not).
 ROUTES = [
     ("GET /", "get", "/"),
     ("POST /", "form", "/"),
@@ -38,12 +38,21 @@ ROUTES = [
     ("GET /api/v1/visits", "get", "/api/v1/visits"),
     ("GET /health", "get", "/health"),
 ]
+# Stratus's own read routes: the blog's list (its posts table, rendered) and a 64 KiB file download
+# (metadata lookup, then the bytes streamed from the local object store). The file is uploaded before the
+# run; its path is filled in then.
+STRATUS_ONLY_ROUTES = [
+    ("GET /blog", "get", "/blog"),
+    ("GET /api/v1/files/{id}/content", "get", None),
+]
 READ_ROUTES = [
     "GET /",
     "GET /api/v1/submissions/latest",
     "GET /api/v1/users/{u}/submissions",
     "GET /api/v1/visits",
     "GET /health",
+    "GET /blog",
+    "GET /api/v1/files/{id}/content",
 ]
 
 WRK_REPORT = r"""
@@ -234,10 +243,11 @@ class Server:
         self.log_file.close()
 
 
-def stratus_env(port, database_url):
+def stratus_env(port, database_url, files_dir):
     return {
         "STRATUS_LISTEN": f"127.0.0.1:{port}",
         "DATABASE_URL": database_url,
+        "STRATUS_FILES_URL": f"file://{files_dir}",
         "STRATUS_INSTANCE_METADATA": "hostname",
         "STRATUS_DRAIN_SECONDS": "0",
         "RUST_LOG": "info",
@@ -246,7 +256,24 @@ def stratus_env(port, database_url):
 
 def start_stratus(args, name, database_url, log_path):
     port = freeport()
-    return Server(name, [str(args.stratus), "serve"], stratus_env(port, database_url), port, "/health", log_path)
+    files_dir = args.work / f"files-{name}"
+    return Server(name, [str(args.stratus), "serve"], stratus_env(port, database_url, files_dir), port, "/health",
+                  log_path)
+
+
+def stratus_routes(server):
+    """ROUTES plus Stratus's own read routes, after uploading the file the download route fetches."""
+    boundary = "stratus-bench-boundary"
+    payload = bytes(i % 251 for i in range(64 * 1024))
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\n\r\n".encode()
+            + payload + f"\r\n--{boundary}--\r\n".encode())
+    status, _, answer = http(server.base + "/api/v1/files", body,
+                             {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    if status != 201:
+        raise SystemExit(f"{server.name}: uploading the benchmark file answered {status}: {answer[:200]!r}")
+    file_id = json.loads(answer)["id"]
+    own = [(label, kind, path or f"/api/v1/files/{file_id}/content") for label, kind, path in STRATUS_ONLY_ROUTES]
+    return ROUTES + own
 
 
 # ---------------------------------------------------------------------------------------------- wrk
@@ -555,13 +582,13 @@ def main():
             Path(f"{db}{suffix}").unlink(missing_ok=True)
         s = start_stratus(args, "stratus-sqlite", f"sqlite://{db}", args.work / "stratus-sqlite.log")
         try:
-            bench_server(args, s, ROUTES, servers)
+            bench_server(args, s, stratus_routes(s), servers)
         finally:
             s.stop()
     if "postgres" in only:
         s = start_stratus(args, "stratus-postgres", args.pg_url, args.work / "stratus-postgres.log")
         try:
-            bench_server(args, s, ROUTES, servers)
+            bench_server(args, s, stratus_routes(s), servers)
         finally:
             s.stop()
     if "flask" in only:

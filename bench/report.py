@@ -16,6 +16,8 @@ READ_ROUTES = [
     "GET /api/v1/users/{u}/submissions",
     "GET /api/v1/visits",
     "GET /health",
+    "GET /blog",
+    "GET /api/v1/files/{id}/content",
 ]
 
 
