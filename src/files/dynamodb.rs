@@ -27,13 +27,7 @@ use anyhow::anyhow;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::{
     Client,
-    error::{ProvideErrorMetadata as _, SdkError},
-    operation::describe_table::DescribeTableError,
-    types::{
-        AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
-        KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-        TableStatus, TransactWriteItem,
-    },
+    types::{AttributeValue, Delete, Put, TransactWriteItem},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use tokio::sync::OnceCell;
@@ -49,8 +43,8 @@ use crate::{
         submission::{format_timestamp, parse_timestamp},
     },
     storage::{
-        Page, StoreError, aws, claim_write, detach,
-        dynamodb_tables::{FILE_METADATA, KeyAttribute},
+        InitError, Page, StoreError, aws, check_dynamodb_table, claim_write, detach,
+        dynamodb_tables::FILE_METADATA,
     },
     users::UserId,
 };
@@ -59,15 +53,6 @@ use crate::{
 const ALL: &str = "\u{1}all";
 const INDEX: &str = "by_owner";
 const CURSOR_PREFIX: &str = "files-dynamodb:";
-
-/// Why a table check failed.
-#[derive(Debug)]
-enum CheckError {
-    /// DynamoDB could not be reached: try again later.
-    Retry(anyhow::Error),
-    /// The table is wrong or missing: someone must act.
-    Fatal(anyhow::Error),
-}
 
 /// File metadata in a DynamoDB table.
 #[derive(Debug)]
@@ -92,8 +77,8 @@ impl DynamoFileMetadata {
         let budget = settings.aws.connect_timeout + settings.aws.call_timeout * 2;
         match tokio::time::timeout(budget, store.check()).await {
             Ok(Ok(())) => {}
-            Ok(Err(CheckError::Fatal(err))) => return Err(err),
-            Ok(Err(CheckError::Retry(err))) => {
+            Ok(Err(InitError::Fatal(err))) => return Err(err),
+            Ok(Err(InitError::Retry(err))) => {
                 tracing::warn!(error.message = %err, table = %store.table, "the file metadata table could not be checked yet; file requests answer 503 until it can");
             }
             Err(_) => {
@@ -108,9 +93,17 @@ impl DynamoFileMetadata {
         &self.table
     }
 
-    async fn check(&self) -> Result<(), CheckError> {
+    async fn check(&self) -> Result<(), InitError> {
         self.checked
-            .get_or_try_init(|| check_table(&self.client, &self.table, self.create))
+            .get_or_try_init(|| {
+                check_dynamodb_table(
+                    &self.client,
+                    &self.table,
+                    &FILE_METADATA,
+                    "STRATUS_FILE_METADATA_URL",
+                    self.create,
+                )
+            })
             .await
             .map(drop)
     }
@@ -119,7 +112,7 @@ impl DynamoFileMetadata {
     async fn client(&self) -> Result<Client, StoreError> {
         match self.check().await {
             Ok(()) => Ok(self.client.clone()),
-            Err(CheckError::Retry(err) | CheckError::Fatal(err)) => Err(StoreError::Unavailable(
+            Err(InitError::Retry(err) | InitError::Fatal(err)) => Err(StoreError::Unavailable(
                 err.context("the file metadata table is not usable"),
             )),
         }
@@ -369,203 +362,6 @@ impl FileMetadataStore for DynamoFileMetadata {
                 .map_err(|err| sdk_unavailable("deleting file metadata", err))
         })
         .await
-    }
-}
-
-fn retryable<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    match err {
-        SdkError::ServiceError(service) => !matches!(
-            service.err().code(),
-            Some(
-                "ResourceNotFoundException"
-                    | "AccessDeniedException"
-                    | "UnrecognizedClientException"
-                    | "ValidationException"
-            )
-        ),
-        _ => true,
-    }
-}
-
-fn classify<E, R>(what: String, err: SdkError<E, R>) -> CheckError
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-    SdkError<E, R>: std::error::Error + Send + Sync + 'static,
-{
-    let retry = retryable(&err);
-    let err = aws::describe(err).context(what);
-    if retry {
-        CheckError::Retry(err)
-    } else {
-        CheckError::Fatal(err)
-    }
-}
-
-/// `(name, type)` of a key.
-fn key_text(key: Option<&KeyAttribute>) -> String {
-    key.map_or_else(|| "none".into(), |k| format!("{} ({})", k.name, k.kind))
-}
-
-fn expected_text() -> String {
-    let index = FILE_METADATA
-        .global_secondary_indexes
-        .iter()
-        .map(|i| {
-            format!(
-                "index {} (partition key {}, sort key {})",
-                i.name,
-                key_text(Some(&i.hash_key)),
-                key_text(i.range_key.as_ref())
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "partition key {}, {index}",
-        key_text(Some(&FILE_METADATA.hash_key))
-    )
-}
-
-/// `DescribeTable`, then compare the keys; a missing table is created when allowed.
-async fn check_table(client: &Client, table: &str, create: bool) -> Result<(), CheckError> {
-    let mut created = false;
-    for _ in 0..40 {
-        let description = match client.describe_table().table_name(table).send().await {
-            Ok(output) => output.table,
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(DescribeTableError::ResourceNotFoundException(_))
-                ) =>
-            {
-                if !create {
-                    return Err(CheckError::Fatal(anyhow!(
-                        "the DynamoDB table `{table}` (STRATUS_FILE_METADATA_URL) does not exist. Expected: {}. \
-                         Create it with Terraform (`stratus config --dynamodb-schemas` prints the schema), or set \
-                         STRATUS_CREATE_TABLES=true for local development.",
-                        expected_text()
-                    )));
-                }
-                if !created {
-                    create_table(client, table).await?;
-                    created = true;
-                }
-                None
-            }
-            Err(err) => return Err(classify(format!("DescribeTable `{table}` failed"), err)),
-        };
-        if let Some(description) = description {
-            let kind_of = |name: &str| {
-                description
-                    .attribute_definitions()
-                    .iter()
-                    .find(|a| a.attribute_name() == name)
-                    .map(|a| a.attribute_type().as_str().to_owned())
-            };
-            let key_of = |schema: &[KeySchemaElement], key_type: KeyType| {
-                schema
-                    .iter()
-                    .find(|k| *k.key_type() == key_type)
-                    .map(|k| (k.attribute_name().to_owned(), kind_of(k.attribute_name())))
-            };
-            let want = |key: Option<&KeyAttribute>| {
-                key.map(|k| (k.name.to_owned(), Some(k.kind.to_owned())))
-            };
-            let table_ok = key_of(description.key_schema(), KeyType::Hash)
-                == want(Some(&FILE_METADATA.hash_key))
-                && key_of(description.key_schema(), KeyType::Range)
-                    == want(FILE_METADATA.range_key.as_ref());
-            let indexes_ok = FILE_METADATA
-                .global_secondary_indexes
-                .iter()
-                .all(|expected| {
-                    description.global_secondary_indexes().iter().any(|found| {
-                        found.index_name() == Some(expected.name)
-                            && key_of(found.key_schema(), KeyType::Hash)
-                                == want(Some(&expected.hash_key))
-                            && key_of(found.key_schema(), KeyType::Range)
-                                == want(expected.range_key.as_ref())
-                            && found
-                                .projection()
-                                .and_then(|p| p.projection_type())
-                                .map(ProjectionType::as_str)
-                                == Some(expected.projection)
-                    })
-                });
-            if !(table_ok && indexes_ok) {
-                return Err(CheckError::Fatal(anyhow!(
-                    "the DynamoDB table `{table}` (STRATUS_FILE_METADATA_URL) does not have the keys Stratus needs; \
-                     expected: {}. Fix the table (Terraform writes it from `stratus config --dynamodb-schemas`) or \
-                     point STRATUS_FILE_METADATA_URL at another table.",
-                    expected_text()
-                )));
-            }
-            if matches!(
-                description.table_status(),
-                Some(TableStatus::Active | TableStatus::Updating) | None
-            ) {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    Err(CheckError::Retry(anyhow!(
-        "the DynamoDB table `{table}` did not become active"
-    )))
-}
-
-async fn create_table(client: &Client, table: &str) -> Result<(), CheckError> {
-    let fatal = |err: aws_sdk_dynamodb::error::BuildError| CheckError::Fatal(err.into());
-    let key = |key: &KeyAttribute, key_type: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(key.name)
-            .key_type(key_type)
-            .build()
-            .map_err(fatal)
-    };
-    let mut attributes: Vec<&KeyAttribute> = vec![&FILE_METADATA.hash_key];
-    for index in FILE_METADATA.global_secondary_indexes {
-        attributes.push(&index.hash_key);
-        attributes.extend(index.range_key.as_ref());
-    }
-    let mut request = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(&FILE_METADATA.hash_key, KeyType::Hash)?);
-    for attribute in attributes {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attribute.name)
-                .attribute_type(ScalarAttributeType::from(attribute.kind))
-                .build()
-                .map_err(fatal)?,
-        );
-    }
-    for index in FILE_METADATA.global_secondary_indexes {
-        let mut gsi = GlobalSecondaryIndex::builder()
-            .index_name(index.name)
-            .key_schema(key(&index.hash_key, KeyType::Hash)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::from(index.projection))
-                    .build(),
-            );
-        if let Some(range) = &index.range_key {
-            gsi = gsi.key_schema(key(range, KeyType::Range)?);
-        }
-        request = request.global_secondary_indexes(gsi.build().map_err(fatal)?);
-    }
-    match request.send().await {
-        Ok(_) => {
-            tracing::info!(
-                table,
-                "created the file metadata table (STRATUS_CREATE_TABLES=true)"
-            );
-            Ok(())
-        }
-        Err(err) if err.code() == Some("ResourceInUseException") => Ok(()),
-        Err(err) => Err(classify(format!("CreateTable `{table}` failed"), err)),
     }
 }
 

@@ -71,6 +71,9 @@ const BY_ID_INDEX: &str = "by_submission_id";
 /// Transactions that collide on the latest item are retried this often, with jittered backoff.
 const MAX_CONFLICT_RETRIES: u32 = 8;
 
+/// The setting that names the board's table, for messages.
+const BOARD_SETTING: &str = "STRATUS_BOARD_URL";
+
 /// The DynamoDB store.
 pub struct DynamoDbStore {
     client: Arc<Ready<Client>>,
@@ -102,7 +105,7 @@ impl DynamoDbStore {
         bring_up(&ready, budget, move || {
             let (client, table) = (attempt_client.clone(), attempt_table.clone());
             async move {
-                check_table(&client, &table, create).await?;
+                check_table(&client, &table, &SUBMISSIONS, BOARD_SETTING, create).await?;
                 Ok(client)
             }
         })
@@ -119,7 +122,15 @@ impl DynamoDbStore {
         let client = Client::new(&config);
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            match check_table(&client, &settings.table, settings.create_tables).await {
+            match check_table(
+                &client,
+                &settings.table,
+                &SUBMISSIONS,
+                BOARD_SETTING,
+                settings.create_tables,
+            )
+            .await
+            {
                 Ok(()) => return Ok(()),
                 Err(InitError::Fatal(err)) => return Err(err),
                 Err(InitError::Retry(err)) if tokio::time::Instant::now() >= deadline => {
@@ -677,9 +688,17 @@ where
     }
 }
 
-/// `DescribeTable`, then compare. Missing table: create it when allowed, else a clear error.
-async fn check_table(client: &Client, table: &str, create: bool) -> Result<(), InitError> {
-    let expected = FoundSchema::expected(&SUBMISSIONS);
+/// `DescribeTable`, then compare with `schema`. Missing table: create it when allowed, else a clear error.
+/// `setting` names the variable that chose the table, for the messages. Shared by every DynamoDB table
+/// Stratus uses (the board here, file metadata in `files::dynamodb`).
+pub(crate) async fn check_table(
+    client: &Client,
+    table: &str,
+    schema: &TableSchema,
+    setting: &str,
+    create: bool,
+) -> Result<(), InitError> {
+    let expected = FoundSchema::expected(schema);
     let mut created = false;
     for _ in 0..40 {
         let described = client.describe_table().table_name(table).send().await;
@@ -693,13 +712,13 @@ async fn check_table(client: &Client, table: &str, create: bool) -> Result<(), I
             {
                 if !create {
                     return Err(InitError::Fatal(anyhow!(
-                        "the DynamoDB table `{table}` does not exist. Expected: {expected}. Create it with \
+                        "the DynamoDB table `{table}` ({setting}) does not exist. Expected: {expected}. Create it with \
                          Terraform (`stratus config --dynamodb-schemas` prints the schema), or set \
                          STRATUS_CREATE_TABLES=true for local development."
                     )));
                 }
                 if !created {
-                    create_table(client, table, &SUBMISSIONS).await?;
+                    create_table(client, table, schema).await?;
                     created = true;
                 }
                 None
@@ -718,8 +737,8 @@ async fn check_table(client: &Client, table: &str, create: bool) -> Result<(), I
             let found = FoundSchema::from_description(&description);
             if !found.satisfies(&expected) {
                 return Err(InitError::Fatal(anyhow!(
-                    "the DynamoDB table `{table}` does not have the keys Stratus needs.\n  expected: {expected}\n  found:    {found}\n\
-                     Fix the table (Terraform writes it from `stratus config --dynamodb-schemas`) or point DATABASE_URL at another table."
+                    "the DynamoDB table `{table}` ({setting}) does not have the keys Stratus needs.\n  expected: {expected}\n  found:    {found}\n\
+                     Fix the table (Terraform writes it from `stratus config --dynamodb-schemas`) or point {setting} at another table."
                 )));
             }
             match description.table_status() {
