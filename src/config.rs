@@ -87,12 +87,14 @@ pub struct SettingsArgs {
     )]
     pub listen: SocketAddr,
 
-    /// The relational database (users, blog, sessions, and by default the board and file metadata):
-    /// `sqlite://PATH` (embedded, the default) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=..]`.
+    /// The database: `sqlite://PATH` (embedded, the default) or
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=..]` hold everything (board, users, blog, sessions,
+    /// file metadata); `dynamodb://TABLE` keeps the board in DynamoDB (seed 000) and the rest in the embedded
+    /// SQLite default (use `STRATUS_BOARD_URL` with a `postgres://` `DATABASE_URL` for both on servers).
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://data/stratus.db",
+        default_value = DEFAULT_DATABASE_URL,
         hide_env_values = true,
         global = true
     )]
@@ -550,7 +552,38 @@ pub enum ConfigError {
     },
 }
 
+/// The embedded database: the default `DATABASE_URL`, and where relational data goes when `DATABASE_URL` names
+/// a DynamoDB table.
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/stratus.db";
+
+/// Which URL names the relational database and which (setting, URL) names the board's DynamoDB table.
+struct StoreUrls<'a> {
+    relational: &'a str,
+    board: Option<(&'static str, &'a str)>,
+}
+
 impl SettingsArgs {
+    /// `DATABASE_URL=dynamodb://TABLE` (the backends issue's spelling): the board in that table, everything
+    /// relational in the embedded default.
+    fn split_database_url(&self) -> Result<StoreUrls<'_>, ConfigError> {
+        let board_url = self.board_url.as_deref().filter(|url| !url.is_empty());
+        if self.database_url.starts_with("dynamodb:") {
+            if board_url.is_some() {
+                return Err(ConfigError::Inconsistent(
+                    "DATABASE_URL=dynamodb://... and STRATUS_BOARD_URL both name the board's table: set one. (DATABASE_URL=postgres://... with STRATUS_BOARD_URL=dynamodb://TABLE keeps the board in DynamoDB and the rest in PostgreSQL.)".into(),
+                ));
+            }
+            return Ok(StoreUrls {
+                relational: DEFAULT_DATABASE_URL,
+                board: Some(("DATABASE_URL", self.database_url.as_str())),
+            });
+        }
+        Ok(StoreUrls {
+            relational: &self.database_url,
+            board: board_url.map(|url| ("STRATUS_BOARD_URL", url)),
+        })
+    }
+
     /// Checks the arguments and builds typed settings.
     pub fn parse_settings(&self) -> Result<Settings, ConfigError> {
         if self.shutdown_timeout <= self.drain_seconds {
@@ -570,10 +603,9 @@ impl SettingsArgs {
             listen: self.listen,
             database: self.database()?,
             board: self
-                .board_url
-                .as_deref()
-                .filter(|url| !url.is_empty())
-                .map(|url| self.dynamodb("STRATUS_BOARD_URL", url))
+                .split_database_url()?
+                .board
+                .map(|(name, url)| self.dynamodb(name, url))
                 .transpose()?,
             files: self.files()?,
             admin: self.admin()?,
@@ -621,7 +653,7 @@ impl SettingsArgs {
         }
         let aws = self.aws();
         let url = parse_database_url(
-            &self.database_url,
+            self.split_database_url()?.relational,
             self.database_pool_size,
             self.database_statement_timeout,
         )?;
@@ -946,11 +978,8 @@ fn parse_database_url(
             }))
         }
         "postgres" | "postgresql" => parse_postgres_url(raw),
-        "dynamodb" => Err(ConfigError::DatabaseUrl(
-            "DATABASE_URL is the relational database (users, the blog, sessions) and must be sqlite:// or postgres://; to keep the board in DynamoDB, set STRATUS_BOARD_URL=dynamodb://TABLE".into(),
-        )),
         other => Err(ConfigError::DatabaseUrl(format!(
-            "unsupported scheme `{other}`; supported: sqlite://PATH, postgres://USER@HOST/DB"
+            "unsupported scheme `{other}`; supported: sqlite://PATH, postgres://USER@HOST/DB, dynamodb://TABLE"
         ))),
     }
 }
@@ -1181,7 +1210,7 @@ mod tests {
     }
 
     #[test]
-    fn the_board_may_live_in_dynamodb_but_the_relational_database_may_not() {
+    fn the_board_may_live_in_dynamodb() {
         let Ok(Some(board)) = settings(&[
             "--board-url",
             "dynamodb://stratus-prod.submissions",
@@ -1199,11 +1228,30 @@ mod tests {
         assert!(settings(&["--board-url", "dynamodb://x"]).is_err());
         assert!(settings(&["--board-url", "dynamodb://a/b"]).is_err());
         assert!(settings(&["--board-url", "postgres://x@y/z"]).is_err());
-        let err = settings(&["--database-url", "dynamodb://board"])
+        // DATABASE_URL=dynamodb://TABLE: the board there, users/blog/sessions in the embedded default.
+        let Ok(both) = settings(&["--database-url", "dynamodb://board"]) else {
+            panic!("DATABASE_URL=dynamodb://TABLE must parse");
+        };
+        assert_eq!(both.board.map(|b| b.table).as_deref(), Some("board"));
+        let DatabaseUrl::Sqlite(sqlite) = both.database else {
+            panic!("the relational data must stay in the embedded SQLite");
+        };
+        assert_eq!(sqlite.path, PathBuf::from("data/stratus.db"));
+        let err = settings(&["--database-url", "dynamodb://a/b"])
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("STRATUS_BOARD_URL=dynamodb://TABLE"), "{err}");
+        assert!(err.starts_with("DATABASE_URL:"), "{err}");
+        let err = settings(&[
+            "--database-url",
+            "dynamodb://board",
+            "--board-url",
+            "dynamodb://other",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("set one"), "{err}");
     }
 
     #[test]

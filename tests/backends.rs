@@ -877,3 +877,120 @@ async fn a_table_with_other_keys_stops_start_up_saying_what_was_expected_and_fou
         "{err}"
     );
 }
+
+/// The backends issue's spelling, on the real binary: `DATABASE_URL=dynamodb://TABLE` puts the board in that
+/// table (created with STRATUS_CREATE_TABLES=true) and keeps users, blog and sessions in the embedded SQLite
+/// default under the working directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_url_dynamodb_runs_the_binary_with_the_board_in_that_table() {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+    let table = DynamoTable::new();
+    let aws = aws_settings();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stratus"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("STRATUS_LISTEN", "127.0.0.1:0")
+        .env("DATABASE_URL", format!("dynamodb://{}", table.name))
+        .env("STRATUS_CREATE_TABLES", "true")
+        .env(
+            "AWS_ENDPOINT_URL",
+            aws.endpoint_url.as_deref().unwrap_or_default(),
+        )
+        .env("AWS_REGION", aws.region.as_deref().unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("DATABASE_STATEMENT_TIMEOUT", "9s")
+        .env("STRATUS_DRAIN_SECONDS", "0")
+        .env("STRATUS_INSTANCE_METADATA", "hostname")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if entry["message"] == "listening" {
+                return entry["address"].as_str().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the binary listens within 60 s");
+    // Keep draining the log so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let base = format!("http://{address}");
+    let health: Value = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .expect("GET /health")
+        .json()
+        .await
+        .expect("health JSON");
+    assert_eq!(health["status"], "healthy", "{health}");
+    let created = client
+        .post(format!("{base}/api/v1/submissions"))
+        .json(&json!({"username": "ddb-user", "number": "00000042"}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let latest: Value = client
+        .get(format!("{base}/api/v1/submissions/latest"))
+        .send()
+        .await
+        .expect("GET latest")
+        .json()
+        .await
+        .expect("latest JSON");
+    assert_eq!(latest["number"], "00000042", "{latest}");
+
+    // The submission is an item of seed 000's shape in that table ...
+    let items = DynamoTable::client()
+        .await
+        .query()
+        .table_name(&table.name)
+        .key_condition_expression("username = :u")
+        .expression_attribute_values(
+            ":u",
+            aws_sdk_dynamodb::types::AttributeValue::S("ddb-user".into()),
+        )
+        .send()
+        .await
+        .expect("query the board table");
+    assert_eq!(items.count(), 1, "{items:?}");
+    // ... and the relational features work on the embedded SQLite file in the working directory.
+    let user = client
+        .post(format!("{base}/api/v1/users"))
+        .json(&json!({"name": "Ada", "email": "ada@example.com"}))
+        .send()
+        .await
+        .expect("POST user");
+    assert_eq!(user.status(), StatusCode::CREATED);
+    assert!(dir.path().join("data/stratus.db").is_file());
+
+    let pid = child.id().expect("running").to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits within 30 s")
+        .expect("exit status");
+    assert!(status.success(), "{status:?}");
+    table.delete_now().await;
+}
