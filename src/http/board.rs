@@ -3,7 +3,7 @@
 use askama::Template;
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
 
@@ -169,12 +169,19 @@ pub fn render_board_for_bench(
 pub(crate) async fn show_board(
     State(state): State<AppState>,
     client: ClientContext,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, HtmlError> {
     // Read first, count last: if anything fails, the view was not successful and is not counted.
     let latest = state.store.latest_submission().await?;
-    let visits = state.visits.record().await?;
-    metrics::counter!("stratus_visits_total").increment(1);
+    // HEAD (monitors, link checkers) gets GET's headers but is nobody viewing the page.
+    let visits = if method == Method::HEAD {
+        state.store.visit_count().await?
+    } else {
+        let visits = state.visits.record().await?;
+        metrics::counter!("stratus_visits_total").increment(1);
+        visits
+    };
     let (csrf_token, set_cookie) = csrf::issue(&headers, client.https);
     let page = BoardPage {
         page: PageChrome::current(),

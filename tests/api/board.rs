@@ -276,6 +276,13 @@ async fn every_successful_view_counts_once_and_other_requests_do_not() {
         .expect("stylesheet link")
         .to_owned();
     assert_eq!(app.get(&css_path).await.status, StatusCode::OK);
+    // HEAD / (a monitor, a link checker) answers like GET but is not a page view.
+    let head = crate::helpers::client()
+        .head(app.url("/"))
+        .send()
+        .await
+        .expect("HEAD /");
+    assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(app.visit_count().await, 4);
 }
 
