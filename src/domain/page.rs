@@ -101,6 +101,44 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Every string either parses to a limit in 1..=100 that prints back as the same number, or is
+        /// refused; nothing panics.
+        #[test]
+        fn a_limit_is_in_range_or_refused(raw in ".{0,12}") {
+            match PageLimit::parse(&raw) {
+                Ok(limit) => {
+                    proptest::prop_assert!((1..=PageLimit::MAX).contains(&limit.get()));
+                    proptest::prop_assert_eq!(raw.parse::<u32>().ok(), Some(limit.get()));
+                }
+                Err(_) => proptest::prop_assert!(
+                    raw.parse::<u32>().map_or(true, |n| n == 0 || n > PageLimit::MAX)
+                ),
+            }
+        }
+
+        /// Every number in range is accepted.
+        #[test]
+        fn every_limit_in_range_parses(n in 1u32..=PageLimit::MAX) {
+            proptest::prop_assert_eq!(PageLimit::parse(&n.to_string()).map(PageLimit::get), Ok(n));
+        }
+
+        /// A cursor is accepted exactly when it is 1..=2048 URL-safe characters, and kept unchanged.
+        #[test]
+        fn a_cursor_is_a_url_safe_token_kept_as_is(raw in "\\PC{0,40}|[A-Za-z0-9_-]{1,2100}") {
+            let url_safe = !raw.is_empty()
+                && raw.len() <= 2048
+                && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            match Cursor::parse(&raw) {
+                Ok(cursor) => {
+                    proptest::prop_assert!(url_safe);
+                    proptest::prop_assert_eq!(cursor.as_str(), raw.as_str());
+                }
+                Err(_) => proptest::prop_assert!(!url_safe),
+            }
+        }
+    }
+
     #[test]
     fn cursors_must_be_url_safe_tokens() {
         assert!(Cursor::parse("abc-_123").is_ok());

@@ -118,6 +118,21 @@ mod tests {
         assert_eq!(parse_timestamp(&text).ok(), Some(at));
     }
 
+    proptest::proptest! {
+        /// Any text parses only when it is the hyphenated form we hand out, and then prints back unchanged
+        /// (lowercase); nothing panics.
+        #[test]
+        fn an_id_is_the_hyphenated_form_or_refused(
+            raw in "\\PC{0,40}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+        ) {
+            if let Ok(id) = SubmissionId::parse(&raw) {
+                proptest::prop_assert_eq!(id.to_string(), raw.to_ascii_lowercase());
+            } else {
+                proptest::prop_assert!(raw.len() != 36 || Uuid::try_parse(&raw).is_err());
+            }
+        }
+    }
+
     #[test]
     fn submission_ids_round_trip_and_other_forms_are_refused() {
         let id = SubmissionId::generate();

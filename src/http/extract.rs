@@ -224,6 +224,42 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    proptest::proptest! {
+        /// Any bytes: refused, or every field decodes to text; nothing panics.
+        #[test]
+        fn any_body_parses_or_is_refused(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = Fields::parse(&raw);
+        }
+
+        /// Distinct names with any values, percent-encoded the way browsers do, come back exactly.
+        #[test]
+        fn encoded_fields_round_trip(
+            fields in proptest::collection::btree_map("[a-z_]{1,12}", "\\PC{0,30}", 0..6)
+        ) {
+            let encode = |text: &str| -> String {
+                percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+            };
+            let body = fields
+                .iter()
+                .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+                .collect::<Vec<_>>()
+                .join("&");
+            let parsed = Fields::parse(body.as_bytes());
+            proptest::prop_assert!(parsed.is_ok(), "{}", body);
+            let parsed = parsed.unwrap_or_default();
+            for (name, value) in &fields {
+                proptest::prop_assert_eq!(parsed.get(name), Some(value.as_str()));
+            }
+        }
+
+        /// A name sent twice is refused, whatever the values.
+        #[test]
+        fn a_repeated_name_is_refused(name in "[a-z]{1,8}", a in "[a-z0-9]{0,8}", b in "[a-z0-9]{0,8}") {
+            let body = format!("{name}={a}&{name}={b}");
+            proptest::prop_assert!(Fields::parse(body.as_bytes()).is_err());
+        }
+    }
+
     #[test]
     fn forms_decode_plus_and_percent_escapes() {
         let fields = Fields::parse(b"username=Ada+Lovelace&number=%301234567&empty=&flag").ok();
