@@ -35,9 +35,10 @@ pub enum Command {
     /// Exit 0 when URL answers 200 within the timeout: a container HEALTHCHECK that needs no curl.
     Healthcheck {
         /// What to check; defaults to `/health/live` on the `--listen` port of this host.
+        #[arg(env = "STRATUS_HEALTHCHECK_URL")]
         url: Option<String>,
         /// How long to wait for the answer.
-        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        #[arg(long, env = "STRATUS_HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
         timeout: Duration,
     },
     /// Facts about this build's configuration, for tooling (the Terraform checks use them).
@@ -67,10 +68,10 @@ pub enum FilesCommand {
     /// metadata whose object is missing.
     Sweep {
         /// Only objects at least this old are orphans (younger ones may be uploads in progress).
-        #[arg(long, default_value = "1h", value_parser = parse_duration)]
+        #[arg(long, env = "STRATUS_SWEEP_OLDER_THAN", default_value = "1h", value_parser = parse_duration)]
         older_than: Duration,
         /// List what would be removed, remove nothing.
-        #[arg(long)]
+        #[arg(long, env = "STRATUS_SWEEP_DRY_RUN")]
         dry_run: bool,
     },
 }
@@ -1357,6 +1358,38 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The README's settings table names every variable the binary reads, and nothing it does not.
+    #[test]
+    fn the_readme_lists_every_variable() {
+        let readme = include_str!("../README.md");
+        let names = environment_variables();
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| !readme.contains(&format!("| `{name}` |")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "README.md's settings table lacks {missing:?}"
+        );
+        let stale: Vec<&str> = readme
+            .lines()
+            .filter_map(|line| {
+                line.strip_prefix("| `")?
+                    .split_once("` |")
+                    .map(|(name, _)| name)
+            })
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .filter(|name| !names.iter().any(|known| known == name))
+            .collect();
+        assert!(
+            stale.is_empty(),
+            "README.md documents variables the binary does not read: {stale:?}"
+        );
     }
 
     #[test]
