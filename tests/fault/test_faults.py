@@ -2,9 +2,9 @@
 
 Every test ends with the same two checks on what the load client saw:
 - every acknowledged write (201 from the API, 303 from the form) is in the database;
-- the visit counter moved by at least the page views the client saw succeed, and by at most those plus
-  the views that failed: a view that failed mid-flight (its instance killed, its request timed out) may
-  have been counted before its answer was lost. Where no request may fail, that is exact equality.
+- the visit counter moved by exactly the page views the client saw succeed; only where an instance was
+  killed or PostgreSQL cut connections may a view in flight at that moment have been counted before its
+  answer was lost (see check_writes_and_counter).
 """
 
 from __future__ import annotations
@@ -60,13 +60,29 @@ def run_scenario(stack: Stack, fault_id: str, act, *, through: str = "alb", prob
     return summary, outcomes, monitor, facts
 
 
-def check_writes_and_counter(summary: dict, *, exact: bool) -> None:
+def note_cut_views(summary: dict, outcomes: list[Outcome], fault: tuple[float, float]) -> None:
+    """Records how many page views failed while in flight during `fault` (from, to): an instance killed, or
+    PostgreSQL cutting its connections. Only those may have committed their count and lost the answer."""
+    summary["views_failed_in_flight"] = sum(
+        1 for o in outcomes if o.kind == "view" and not o.ok and o.sent <= fault[1] and o.end >= fault[0])
+
+
+def check_writes_and_counter(summary: dict) -> None:
+    """Every acknowledged write is stored, and the visit counter moved by exactly the successful page views.
+
+    A page view counts last (after the page's reads), and a count either commits and is answered 200 or is
+    never made, so a failed view was not counted, with one exception no service can rule out: a view in
+    flight when its instance was killed, or when PostgreSQL cut its connection, may have committed its count
+    and lost the answer (note_cut_views counts those).
+    """
     assert summary["lost_writes"] == 0, f"acknowledged writes missing from the database: {summary['lost_examples']}"
-    delta, ok, failed = summary["counter_delta"], summary["views_ok"], summary["views_failed"]
-    if exact:
+    delta, ok, cut = summary["counter_delta"], summary["views_ok"], summary.get("views_failed_in_flight", 0)
+    if not cut:
         assert delta == ok, f"visit counter moved by {delta}, successful page views: {ok}"
     else:
-        assert ok <= delta <= ok + failed, f"visit counter moved by {delta}: outside [{ok}, {ok + failed}]"
+        assert ok <= delta <= ok + cut, (
+            f"visit counter moved by {delta}: outside [{ok}, {ok + cut}] ({cut} failed views were in flight at "
+            f"the fault)")
 
 
 def failures(outcomes: list[Outcome]) -> list[Outcome]:
@@ -99,6 +115,7 @@ def test_1_kill_9_one_instance(healthy_stack: Stack, record):
         return {"t_kill": t_kill, "t_down": t_down, "t_restart": t_restart, "t_up": t_up}
 
     summary, outcomes, _, f = run_scenario(stack, "1", act)
+    note_cut_views(summary, outcomes, (f["t_kill"], f["t_kill"]))
     in_flight = sum(1 for o in outcomes if o.sent <= f["t_kill"] < o.end)
     failed = failures(outcomes)
     rejoined = [o for o in outcomes if f["t_up"] and o.sent > f["t_up"] and o.server == "app2" and o.ok]
@@ -116,7 +133,7 @@ def test_1_kill_9_one_instance(healthy_stack: Stack, record):
     assert len(failed) <= WORKERS
     assert recover is not None, "the restarted instance did not rejoin within 15 s"
     assert rejoined, "the restarted instance got no traffic after rejoining"
-    check_writes_and_counter(summary, exact=not failed)
+    check_writes_and_counter(summary)
 
 
 # --- 2 ------------------------------------------------------------------------------------------------------
@@ -143,7 +160,7 @@ def test_2_sigterm_one_instance(healthy_stack: Stack, record):
     assert f["stopped"].returncode == 0, f"not a clean exit: {f['stopped'].stdout} {f['stopped'].stderr}"
     assert f["t_down"] is not None and f["t_down"] < f["t_exit"], "HAProxy still sent to the instance when it exited"
     assert summary["failed"] == 0, f"failed requests during a deploy: {summary['failed_by_status']}"
-    check_writes_and_counter(summary, exact=True)
+    check_writes_and_counter(summary)
 
 
 # --- 3 ------------------------------------------------------------------------------------------------------
@@ -161,13 +178,13 @@ def test_3_rolling_restart(healthy_stack: Stack, record):
             stack.wait_until(lambda: monitor.first_time_all_up(t_started) is not None, timeout=15)
         return {"t0": t0, "t_end": time.monotonic(), "exits": exits}
 
-    summary, _, _, f = run_scenario(stack, "3", act)
+    summary, outcomes, _, f = run_scenario(stack, "3", act)
     record("3", table_row(summary, f["t_end"] - f["t0"], "first SIGTERM -> all three replaced and UP (never degraded)",
                           exits=[e[2] for e in f["exits"]]))
 
     assert all(code == 0 for _, code, _ in f["exits"]), f["exits"]
     assert summary["failed"] == 0, f"failed requests during the rolling restart: {summary['failed_by_status']}"
-    check_writes_and_counter(summary, exact=True)
+    check_writes_and_counter(summary)
 
 
 # --- 4 ------------------------------------------------------------------------------------------------------
@@ -190,6 +207,7 @@ def test_4_postgres_stopped_for_10_seconds(healthy_stack: Stack, record):
 
     prefix_holder: dict = {}
     summary, outcomes, monitor, f = run_scenario(stack, "4", act, probe_health=True, keep=prefix_holder)
+    note_cut_views(summary, outcomes, (f["t_stop"], f["t_stopped"]))
     # /health may answer from its 1 s cache, and its check waits up to 1 s: from 2.5 s after the stop on,
     # every answer must be 503, until PostgreSQL is back.
     window = [h for h in monitor.health if f["t_stop"] + 2.5 <= h[0] and h[0] + h[3] <= f["t_start"]]
@@ -213,8 +231,14 @@ def test_4_postgres_stopped_for_10_seconds(healthy_stack: Stack, record):
     assert failed_statuses <= {503}, f"failures other than 503: {summary['failed_by_status']}"
     assert not half_written, f"{len(half_written)} writes sent during the outage were answered 503 and stored anyway"
     assert recover is not None and recover <= 5.0, f"healthy {recover} s after PostgreSQL came back (limit 5 s)"
+    # "Everything healthy again" as the balancer sees it too: all three back in rotation within 5 s, and no
+    # request sent 5 s after PostgreSQL returned fails.
+    assert f["t_all_up"] is not None and f["t_all_up"] - f["t_back"] <= 5.0, (
+        f"HAProxy had all three instances UP {f['t_all_up'] and f['t_all_up'] - f['t_back']} s after PostgreSQL came back")
+    late = [o for o in failed if o.sent > f["t_back"] + 5.0]
+    assert not late, f"{len(late)} requests sent more than 5 s after PostgreSQL came back failed: {late[:3]}"
     assert summary["pids_unchanged"], "an instance was restarted"
-    check_writes_and_counter(summary, exact=False)
+    check_writes_and_counter(summary)
 
 
 # --- 5 ------------------------------------------------------------------------------------------------------
@@ -232,6 +256,7 @@ def test_5_postgres_restarted_under_load(healthy_stack: Stack, record):
         return {"t0": t0, "t_back": t_back, "t_healthy": t_healthy}
 
     summary, outcomes, _, f = run_scenario(stack, "5", act)
+    note_cut_views(summary, outcomes, (f["t0"], f["t_back"]))
     failed = failures(outcomes)
     last_failure = max((o.end for o in failed), default=None)
     recover = max(0.0, (last_failure or f["t_back"]) - f["t_back"])
@@ -243,7 +268,7 @@ def test_5_postgres_restarted_under_load(healthy_stack: Stack, record):
     assert not late, f"{len(late)} requests still failed more than 5 s after PostgreSQL was back"
     assert {o.status for o in failed} <= {503}, f"failures other than 503: {summary['failed_by_status']}"
     assert summary["pids_unchanged"], "an instance was restarted"
-    check_writes_and_counter(summary, exact=not failed)
+    check_writes_and_counter(summary)
 
 
 # --- 6 ------------------------------------------------------------------------------------------------------
@@ -268,7 +293,7 @@ def test_6_slow_database(healthy_stack: Stack, record):
     stack = healthy_stack
     shed_before = {r: sum(stack.metric_total(a, "stratus_load_shed_total", f'reason="{r}"') for a in APPS)
                    for r in ("timeout", "overloaded")}
-    lock_seconds = 6
+    lock_seconds = 8
 
     def act(load, monitor):
         # One transaction holds an exclusive lock on the submission table: every insert and every read of
@@ -315,11 +340,14 @@ def test_6_slow_database(healthy_stack: Stack, record):
     assert timeouts > 0, "no request timeout fired while the database was stuck"
     assert overloaded > 0 and fast_503, "no request was shed quickly (503 in < 250 ms) at the concurrency limit"
     assert {o.status for o in failures(outcomes)} <= {503}, summary["failed_by_status"]
-    # Nothing waits much past the request timeout (2 s): the client's longest wait stays bounded.
-    assert summary["max_latency_s"] < 4.0, f"a request took {summary['max_latency_s']} s"
+    # Nothing waits past the request timeout (4 s) plus a claimed write's statement timeout (3 s): the
+    # client's longest wait stays bounded.
+    assert summary["max_latency_s"] < 8.5, f"a request took {summary['max_latency_s']} s"
     assert not live_bad and live_max is not None and live_max < 0.25, f"/health/live: max {live_max} s, {live_bad[:3]}"
     assert summary["pids_unchanged"], "an instance was restarted"
-    check_writes_and_counter(summary, exact=False)
+    # The lock holds up reads and writes alike; a view counts after its reads, and a count either commits
+    # or times out (never both), so the counter is exact here.
+    check_writes_and_counter(summary)
 
 
 # --- 7 ------------------------------------------------------------------------------------------------------
@@ -395,4 +423,5 @@ def test_7_through_the_cdn(healthy_stack: Stack, record):
     stray = [o for o in failed if o.end < f["t_stop"] or o.sent > (f["t_up"] or f["t_start"] + 15) + 0.5]
     assert not stray, f"{len(stray)} failures outside the outage: {stray[:3]}"
     assert recover is not None
-    check_writes_and_counter(summary, exact=not failed)
+    # The instances drain before they exit: no page view is cut in the middle, so the counter is exact.
+    check_writes_and_counter(summary)
