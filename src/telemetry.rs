@@ -12,6 +12,8 @@ use tracing_subscriber::{
 
 use crate::config::{LogFormat, LogSettings};
 
+mod json_lines;
+
 /// Installs the global log subscriber, writing to `sink`. A second call is a no-op (tests start many
 /// applications in one process).
 pub fn init_logs<W>(settings: &LogSettings, sink: W)
@@ -30,10 +32,8 @@ where
         LogFormat::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false)
+                    .fmt_fields(json_lines::JsonFields)
+                    .event_format(json_lines::JsonLines)
                     .with_writer(sink),
             )
             .try_init(),
