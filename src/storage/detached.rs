@@ -154,7 +154,14 @@ impl Store for Detached {
         self.0.backend()
     }
 
+    fn reads_inline(&self) -> bool {
+        self.0.reads_inline()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
+        if self.0.reads_inline() {
+            return self.0.ping().await;
+        }
         let store = Arc::clone(&self.0);
         detach(async move { store.ping().await }).await
     }
@@ -165,11 +172,17 @@ impl Store for Detached {
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
+        if self.0.reads_inline() {
+            return self.0.latest_submission().await;
+        }
         let store = Arc::clone(&self.0);
         detach(async move { store.latest_submission().await }).await
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
+        if self.0.reads_inline() {
+            return self.0.submission(id).await;
+        }
         let store = Arc::clone(&self.0);
         detach(async move { store.submission(id).await }).await
     }
@@ -179,6 +192,9 @@ impl Store for Detached {
         username: &Username,
         page: &PageRequest,
     ) -> Result<Page<Submission>, StoreError> {
+        if self.0.reads_inline() {
+            return self.0.submissions_by_user(username, page).await;
+        }
         let (store, username, page) = (Arc::clone(&self.0), username.clone(), page.clone());
         detach(async move { store.submissions_by_user(&username, &page).await }).await
     }
@@ -189,6 +205,9 @@ impl Store for Detached {
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
+        if self.0.reads_inline() {
+            return self.0.visit_count().await;
+        }
         let store = Arc::clone(&self.0);
         detach(async move { store.visit_count().await }).await
     }

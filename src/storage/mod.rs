@@ -101,6 +101,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// The total number of visits, without counting one.
     async fn visit_count(&self) -> Result<u64, StoreError>;
 
+    /// True when this store's reads (everything but `insert_submission` and `add_visits`) run to completion
+    /// synchronously, with no await point, so that a caller's cancellation cannot interrupt them and
+    /// `Detached` may call them directly instead of on their own task.
+    fn reads_inline(&self) -> bool {
+        false
+    }
+
     /// Finishes pending work and closes connections. Called once, at shutdown.
     async fn close(&self);
 }
