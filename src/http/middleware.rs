@@ -15,10 +15,10 @@ use axum::{
 };
 use ipnet::IpNet;
 use metrics::{Counter, Gauge, Histogram};
-use tower::BoxError;
+use tokio::sync::Semaphore;
 
 use super::{AppState, error::ApiError, error::HtmlError, extract::ClientContext};
-use crate::{instance::Instance, lifecycle::Lifecycle};
+use crate::{instance::Instance, lifecycle::Lifecycle, storage::with_deadline};
 
 /// `X-Request-Id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -307,22 +307,63 @@ const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
     ),
 ];
 
-/// Answers requests that the concurrency limit shed or the timeout abandoned: 503 with `Retry-After`,
-/// problem+json for the API and a page for people.
-pub async fn handle_overload(method: Method, uri: Uri, err: BoxError) -> Response {
-    let error = if err.is::<tower::load_shed::error::Overloaded>() {
-        metrics::counter!("stratus_load_shed_total", "reason" => "overloaded").increment(1);
-        ApiError::Overloaded("The service is busy right now. Please try again in a second.")
-    } else if err.is::<tower::timeout::error::Elapsed>() {
-        metrics::counter!("stratus_load_shed_total", "reason" => "timeout").increment(1);
-        ApiError::Overloaded("The request took too long and was stopped. Please try again.")
-    } else {
-        ApiError::Internal(anyhow::anyhow!(
-            "middleware error on {method} {}: {err}",
-            uri.path()
-        ))
+/// The limits of the routes that do work: one concurrency limit shared by all of them, and each request's
+/// budget.
+#[derive(Debug, Clone)]
+pub struct Bounds {
+    /// One permit per request that may run at once.
+    pub permits: Arc<Semaphore>,
+    /// When the request must be answered: store calls give up then (`storage::with_deadline`).
+    pub budget: Duration,
+    /// How much longer a write already under way may take to report its real outcome (the statement
+    /// timeout); after budget + grace the request is abandoned whatever it is doing.
+    pub grace: Duration,
+}
+
+/// Sheds a request at once with 503 + `Retry-After` when the concurrency limit is reached (never
+/// queueing without bound), gives its store calls a deadline, and abandons it with 503 after budget +
+/// grace.
+///
+/// One middleware instead of tower's `HandleError` + `LoadShed` + `GlobalConcurrencyLimit` + `Timeout` +
+/// a deadline layer: the same behaviour, one boxed future and one timer per request instead of five
+/// layers of service plumbing.
+pub async fn bound(State(bounds): State<Bounds>, request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let Ok(_permit) = bounds.permits.try_acquire() else {
+        return shed(Shed::Overloaded, api);
     };
-    if uri.path().starts_with("/api/") {
+    let deadline = tokio::time::Instant::now() + bounds.budget;
+    match tokio::time::timeout_at(
+        deadline + bounds.grace,
+        with_deadline(deadline, next.run(request)),
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(_) => shed(Shed::TimedOut, api),
+    }
+}
+
+/// Why a request was answered 503 by [`bound`].
+#[derive(Debug, Clone, Copy)]
+enum Shed {
+    Overloaded,
+    TimedOut,
+}
+
+/// 503 with `Retry-After`: problem+json for the API, a page for people.
+fn shed(why: Shed, api: bool) -> Response {
+    let error = match why {
+        Shed::Overloaded => {
+            metrics::counter!("stratus_load_shed_total", "reason" => "overloaded").increment(1);
+            ApiError::Overloaded("The service is busy right now. Please try again in a second.")
+        }
+        Shed::TimedOut => {
+            metrics::counter!("stratus_load_shed_total", "reason" => "timeout").increment(1);
+            ApiError::Overloaded("The request took too long and was stopped. Please try again.")
+        }
+    };
+    if api {
         error.into_response()
     } else {
         HtmlError(error).into_response()

@@ -20,17 +20,15 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    error_handling::HandleErrorLayer,
     extract::State,
     http::{HeaderValue, header},
-    middleware::{Next, from_fn, from_fn_with_state},
+    middleware::from_fn_with_state,
     response::IntoResponse,
     routing::get,
 };
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
-use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 
 #[doc(hidden)]
@@ -40,7 +38,7 @@ pub use health::Readiness;
 use crate::{
     instance::Instance,
     lifecycle::Lifecycle,
-    storage::{SqlDb, Store, VisitCounter, with_deadline},
+    storage::{SqlDb, Store, VisitCounter},
 };
 
 /// What handlers share. Cheap to clone: everything is behind an `Arc` or is a handle.
@@ -91,37 +89,28 @@ pub struct Limits {
 /// still answer its liveness probe quickly, or it would be restarted for being busy.
 pub fn router(state: AppState, limits: Limits) -> Router {
     // One concurrency limit for all work; each request has a budget (its deadline), after which it is
-    // shed with 503 and `Retry-After`.
-    let semaphore = Arc::new(Semaphore::new(limits.max_concurrent_requests));
-    macro_rules! shed {
-        ($budget:expr) => {{
-            let budget: Duration = $budget;
-            ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(middleware::handle_overload))
-                .load_shed()
-                .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::clone(
-                    &semaphore,
-                )))
-                // The outer timeout is a backstop: store calls answer by the request's deadline themselves,
-                // except a write already under way, whose real outcome is worth `write_grace` more
-                // (storage::detached).
-                .timeout(budget + limits.write_grace)
-                .layer(from_fn(
-                    move |request: axum::extract::Request, next: Next| {
-                        let deadline = tokio::time::Instant::now() + budget;
-                        with_deadline(deadline, next.run(request))
-                    },
-                ))
-        }};
-    }
-    let shed = shed!(limits.request_timeout);
+    // shed with 503 and `Retry-After` (`middleware::bound`).
+    let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests));
+    let bounded = |budget: Duration| {
+        from_fn_with_state(
+            middleware::Bounds {
+                permits: Arc::clone(&permits),
+                budget,
+                // Store calls answer by the request's deadline themselves, except a write already under
+                // way, whose real outcome is worth `write_grace` more (storage::detached).
+                grace: limits.write_grace,
+            },
+            middleware::bound,
+        )
+    };
+    let shed = bounded(limits.request_timeout);
 
     // Uploads stream up to STRATUS_MAX_UPLOAD_BYTES: they get the upload budget instead of the request
     // timeout, and a body that stops moving for a request timeout is answered 408 (http::files).
     let uploads = Router::new()
         .route("/files", axum::routing::post(files::upload_from_form))
         .route("/api/v1/files", axum::routing::post(files::upload_file))
-        .route_layer(shed!(limits.upload_timeout));
+        .route_layer(bounded(limits.upload_timeout));
 
     let work = Router::new()
         .route("/", get(board::show_board).post(board::submit_from_form))
