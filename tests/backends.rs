@@ -479,10 +479,11 @@ async fn postgres_picks_up_a_rotated_password_without_a_restart() {
         .expect("connections cut");
 
     // The first login with the old password is refused (503); the service reads the source again and
-    // serves. Without the re-read it would keep failing until restarted.
+    // serves. Without the re-read it would keep failing until restarted. `GET /` reads on the board's
+    // reader connections and counts on the pool's, so both must have logged in again.
     let started = Instant::now();
     loop {
-        let visits = app.get("/api/v1/visits").await;
+        let visits = app.get("/").await;
         if visits.status == StatusCode::OK {
             break;
         }

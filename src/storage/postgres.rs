@@ -1,9 +1,10 @@
 //! PostgreSQL (RDS in production): `DATABASE_URL=postgres://...`.
 //!
-//! - One sqlx pool of `DATABASE_POOL_SIZE` connections, opened lazily: the service starts while the server
-//!   is down and the pool reconnects by itself when it is back (a connection that sat idle for a second
-//!   or more is checked before use, and sqlx checks every connection when it comes back to the pool, so
-//!   connections the server dropped are replaced, not handed out).
+//! - `DATABASE_POOL_SIZE` connections, opened lazily: half (rounded up) serve the board's reads on
+//!   connections of their own ([`Readers`]: no ping after every query), the rest are a sqlx pool for
+//!   writes and the other features. The service starts while the server is down and reconnects by itself
+//!   when it is back (a connection that sat idle for a second or more is checked before use, and one that
+//!   failed is replaced, not handed out again).
 //! - TLS as the URL's `sslmode` says (`require`, `verify-full` with `PGSSLROOTCERT`), rustls underneath.
 //! - The embedded `migrations/postgres` run at start-up under sqlx's advisory lock, so instances that
 //!   start together migrate once.
@@ -20,9 +21,10 @@ use std::{
 };
 
 use async_trait::async_trait;
+use futures_util::FutureExt as _;
 use secrecy::ExposeSecret as _;
 use sqlx::{
-    Connection as _, PgPool, Row as _,
+    ConnectOptions as _, Connection as _, PgConnection, PgPool, Row as _,
     migrate::MigrateError,
     postgres::{PgConnectOptions, PgPoolOptions, PgRow},
 };
@@ -55,6 +57,8 @@ pub struct PostgresStore {
 #[derive(Clone)]
 struct Calls {
     pool: Arc<Ready<PgPool>>,
+    /// The board's reads, on connections of their own (see [`Readers`]).
+    readers: Arc<Readers>,
     /// Connect + statement timeout: the most one call may take, client side.
     call_timeout: Duration,
     /// Where the password comes from, to read it again after it was rotated.
@@ -93,6 +97,7 @@ impl PostgresStore {
         .await?;
         let calls = Calls {
             pool: ready,
+            readers: Arc::new(Readers::new(readers_for(settings.pool_size))),
             call_timeout: settings.connect_timeout + settings.statement_timeout,
             settings: Arc::new(settings.clone()),
             credentials_refreshed: Arc::new(Mutex::new(None)),
@@ -139,7 +144,112 @@ impl PostgresStore {
     }
 }
 
+/// How many of `DATABASE_POOL_SIZE` connections serve the board's reads (half, rounded up); the sqlx pool
+/// keeps the rest (at least one), so one instance opens at most the configured number (one more when it
+/// is 1).
+fn readers_for(pool_size: u32) -> u32 {
+    pool_size.div_ceil(2).max(1)
+}
+
+/// Connections for the board's reads (latest, one submission, a history page, the count, the health
+/// check), outside sqlx's pool.
+///
+/// sqlx 0.8 returns every pooled connection through a new task that first pings the server: one more
+/// round trip to PostgreSQL, and a task, per query, after the answer is already in hand. For the board's
+/// one-statement reads that doubled the round trips. Here a connection goes back to a plain list as soon
+/// as its statement succeeded; one that sat idle for [`CHECK_IF_IDLE_FOR`] is pinged before use (the
+/// server may have dropped it), one whose statement failed or was cancelled is closed, and the next read
+/// opens a fresh one with the pool's current options (so a re-read password applies here too).
+#[derive(Debug)]
+struct Readers {
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl Readers {
+    fn new(max: u32) -> Self {
+        let max = usize::try_from(max).unwrap_or(1).max(1);
+        Self {
+            idle: Mutex::new(Vec::with_capacity(max)),
+            permits: tokio::sync::Semaphore::new(max),
+        }
+    }
+
+    /// Runs `statement` on a reader connection.
+    async fn run<T>(
+        &self,
+        pool: &PgPool,
+        statement: impl for<'c> FnOnce(
+            &'c mut PgConnection,
+        )
+            -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match idle {
+            Some((mut conn, since)) if since.elapsed() >= CHECK_IF_IDLE_FOR => {
+                if conn.ping().await.is_ok() {
+                    conn
+                } else {
+                    pool.connect_options().connect().await?
+                }
+            }
+            Some((conn, _)) => conn,
+            None => pool.connect_options().connect().await?,
+        };
+        let result = statement(&mut conn).await;
+        if result.is_ok()
+            && !self.permits.is_closed()
+            && let Ok(mut idle) = self.idle.lock()
+        {
+            idle.push((conn, Instant::now()));
+        }
+        result
+    }
+
+    /// Closes the idle connections; reads after this fail.
+    async fn close(&self) {
+        self.permits.close();
+        let idle = self
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        for (conn, _) in idle {
+            let _ = conn.close().await;
+        }
+    }
+}
+
 impl Calls {
+    /// Runs one of the board's reads on a reader connection, with the same deadline and error mapping as
+    /// [`Calls::call`].
+    async fn read<T>(
+        &self,
+        what: &'static str,
+        statement: impl for<'c> FnOnce(
+            &'c mut PgConnection,
+        )
+            -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        let pool = self.pool.get()?.clone();
+        match tokio::time::timeout(self.call_timeout, self.readers.run(&pool, statement)).await {
+            Ok(Err(err)) if is_authentication_failure(&err) => {
+                self.refresh_credentials(pool);
+                Err(unavailable(what)(err))
+            }
+            Ok(result) => result.map_err(unavailable(what)),
+            Err(_) => Err(StoreError::unavailable(anyhow::anyhow!(
+                "{what}: no answer from PostgreSQL within {:?}",
+                self.call_timeout
+            ))),
+        }
+    }
+
     /// Runs one call with the client-side deadline, mapping every failure to `Unavailable`.
     async fn call<T, F, Fut>(&self, what: &'static str, run: F) -> Result<T, StoreError>
     where
@@ -372,7 +482,12 @@ async fn credentialed_options(settings: &PostgresSettings) -> Result<PgConnectOp
 async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitError> {
     let options = credentialed_options(&settings).await?;
     let pool = PgPoolOptions::new()
-        .max_connections(settings.pool_size)
+        .max_connections(
+            settings
+                .pool_size
+                .saturating_sub(readers_for(settings.pool_size))
+                .max(1),
+        )
         .min_connections(0)
         .acquire_timeout(settings.connect_timeout)
         // sqlx's default pings every connection before handing it out, and it also pings each one when it
@@ -420,8 +535,14 @@ fn classify_migrate_error(err: MigrateError) -> InitError {
 /// Cursors of this store.
 const CURSORS: SeqCursor = SeqCursor::new("postgres:");
 
-const SUBMISSION_COLUMNS: &str =
-    "submission_seq, submission_id::text AS submission_id, username, number, created_at";
+const COUNT_SQL: &str = "SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1";
+const LATEST_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
+     created_at FROM submission ORDER BY submission_seq DESC LIMIT 1";
+const BY_ID_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
+     created_at FROM submission WHERE submission_id = $1::uuid";
+const BY_USER_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
+     created_at FROM submission WHERE username = $1 AND submission_seq < $2 \
+     ORDER BY submission_seq DESC LIMIT $3";
 
 fn submission_from_row(row: &PgRow) -> Result<Submission, StoreError> {
     let parse = || -> anyhow::Result<Submission> {
@@ -452,13 +573,14 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.call("pinging PostgreSQL", |pool| async move {
-            sqlx::query("SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1")
-                .fetch_one(&pool)
-                .await
-                .map(drop)
-        })
-        .await
+        self.calls
+            .read("pinging PostgreSQL", |conn| {
+                sqlx::query(COUNT_SQL)
+                    .fetch_one(conn)
+                    .map(|row| row.map(drop))
+                    .boxed()
+            })
+            .await
     }
 
     #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "postgres"))]
@@ -479,11 +601,9 @@ impl Store for PostgresStore {
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
         let row = self
-            .call("reading the latest submission", |pool| async move {
-                let sql = format!(
-                    "SELECT {SUBMISSION_COLUMNS} FROM submission ORDER BY submission_seq DESC LIMIT 1"
-                );
-                sqlx::query(&sql).fetch_optional(&pool).await
+            .calls
+            .read("reading the latest submission", |conn| {
+                sqlx::query(LATEST_SQL).fetch_optional(conn).boxed()
             })
             .await?;
         row.as_ref().map(submission_from_row).transpose()
@@ -492,11 +612,9 @@ impl Store for PostgresStore {
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
         let id = id.to_string();
         let row = self
-            .call("reading a submission", |pool| async move {
-                let sql = format!(
-                    "SELECT {SUBMISSION_COLUMNS} FROM submission WHERE submission_id = $1::uuid"
-                );
-                sqlx::query(&sql).bind(id).fetch_optional(&pool).await
+            .calls
+            .read("reading a submission", |conn| {
+                sqlx::query(BY_ID_SQL).bind(id).fetch_optional(conn).boxed()
             })
             .await?;
         row.as_ref().map(submission_from_row).transpose()
@@ -509,18 +627,16 @@ impl Store for PostgresStore {
     ) -> Result<Page<Submission>, StoreError> {
         let (before, fetch) = CURSORS.bounds(page)?;
         // One extra row tells whether another page exists, so the last page has no dangling cursor.
+        let username = username.as_str().to_owned();
         let rows = self
-            .call("reading a user's submissions", |pool| async move {
-                let sql = format!(
-                    "SELECT {SUBMISSION_COLUMNS} FROM submission WHERE username = $1 AND submission_seq < $2 \
-                     ORDER BY submission_seq DESC LIMIT $3"
-                );
-                sqlx::query(&sql)
-                    .bind(username.as_str())
+            .calls
+            .read("reading a user's submissions", |conn| {
+                sqlx::query(BY_USER_SQL)
+                    .bind(username)
                     .bind(before)
                     .bind(fetch)
-                    .fetch_all(&pool)
-                    .await
+                    .fetch_all(conn)
+                    .boxed()
             })
             .await?;
         CURSORS.page(
@@ -552,18 +668,16 @@ impl Store for PostgresStore {
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
         let total: i64 = self
-            .call("reading the visit count", |pool| async move {
-                sqlx::query_scalar(
-                    "SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1",
-                )
-                .fetch_one(&pool)
-                .await
+            .calls
+            .read("reading the visit count", |conn| {
+                sqlx::query_scalar(COUNT_SQL).fetch_one(conn).boxed()
             })
             .await?;
         u64::try_from(total).map_err(StoreError::unavailable)
     }
 
     async fn close(&self) {
+        self.calls.readers.close().await;
         self.calls.pool.stop();
         if let Some(pool) = self.calls.pool.value() {
             pool.close().await;
