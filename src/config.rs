@@ -310,19 +310,25 @@ pub struct Settings {
     pub instance: InstanceSettings,
 }
 
+/// Time for a write that ran to its statement timeout to commit and be answered (see
+/// [`Settings::write_grace`]).
+const COMMIT_MARGIN: Duration = Duration::from_millis(500);
+
 impl Settings {
     /// How much longer than the request timeout a request may take when its write is already under way
-    /// (see `storage::with_deadline`): the database's statement timeout.
+    /// (see `storage::with_deadline`): the database's statement timeout, plus [`COMMIT_MARGIN`] for the
+    /// commit and the answer after the statement's last moment.
     pub fn write_grace(&self) -> Duration {
-        match &self.database {
-            DatabaseUrl::Postgres(settings) => settings.statement_timeout,
-            DatabaseUrl::Sqlite(settings) => settings.statement_timeout,
-        }
-        .max(
-            self.board
-                .as_ref()
-                .map_or(Duration::ZERO, |b| b.aws.call_timeout),
-        )
+        COMMIT_MARGIN
+            + match &self.database {
+                DatabaseUrl::Postgres(settings) => settings.statement_timeout,
+                DatabaseUrl::Sqlite(settings) => settings.statement_timeout,
+            }
+            .max(
+                self.board
+                    .as_ref()
+                    .map_or(Duration::ZERO, |b| b.aws.call_timeout),
+            )
     }
 }
 

@@ -62,6 +62,28 @@ impl StoreError {
     pub fn unavailable(err: impl Into<anyhow::Error>) -> Self {
         Self::Unavailable(err.into())
     }
+
+    /// Whether a failed group write may have failed because of one of its writes (a constraint, or a value
+    /// the database refused), so that making the writes one by one can save the others.
+    ///
+    /// Timeouts, lock waits and lost connections fail every write of a group alike. Retrying those one by
+    /// one would keep callers whose writes were already claimed waiting past the time they were promised an
+    /// answer in (the request's deadline plus the statement timeout); a retry that then succeeds after the
+    /// caller was answered 503 is exactly the lie `storage::detached` exists to prevent (the fault suite's
+    /// slow-database fault found it: writes answered 503 and stored).
+    pub(crate) fn is_row_specific(&self) -> bool {
+        let Self::Unavailable(err) = self else {
+            return false;
+        };
+        err.chain()
+            .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+                Some(sqlx::Error::Database(db)) => {
+                    db.kind() != sqlx::error::ErrorKind::Other
+                        || db.code().is_some_and(|code| code.starts_with("22"))
+                }
+                _ => false,
+            })
+    }
 }
 
 /// Everything the board and the visit counter need from a database.

@@ -329,8 +329,8 @@ impl QueuedInsert {
 /// Inserts through one task, grouped: the inserts that queue while one statement is being committed go
 /// into the next statement together, one multi-row `INSERT` (one transaction, one WAL flush, one round
 /// trip) instead of one each. Each caller is answered only after the statement holding its row has
-/// committed; if it fails, each row of the group is tried again alone, so one bad row never fails its
-/// neighbours. A single insert costs what it did before.
+/// committed; if it fails because of a row (a constraint), each row of the group is tried again alone, so
+/// one bad row never fails its neighbours. A single insert costs what it did before.
 async fn write_insert_groups(calls: Calls, mut queue: mpsc::Receiver<QueuedInsert>) {
     let mut group = Vec::with_capacity(MAX_INSERT_GROUP);
     while queue.recv_many(&mut group, MAX_INSERT_GROUP).await > 0 {
@@ -352,8 +352,9 @@ async fn write_insert_groups(calls: Calls, mut queue: mpsc::Receiver<QueuedInser
                     let _ = queued.reply.send(answer);
                 }
             }
-            // Failed before any claim (no connection), or with one row: that failure is each answer.
-            Err(err) if claimed <= 1 => {
+            // Failed before any claim (no connection), with one row, or for a reason that is not one row's
+            // (a timeout, a lock, a lost connection): that failure is each answer; nothing was written.
+            Err(err) if claimed <= 1 || !err.is_row_specific() => {
                 let mut err = Some(err);
                 for (queued, claim) in group.drain(..).zip(claims) {
                     let answer = match claim {

@@ -8,8 +8,9 @@
 //! Writes go through one writer task with group commit: inserts and visit batches that queue while a
 //! commit is being made to disk are written together in the next transaction, so N concurrent writes cost
 //! one `fsync`, not N (the commit, not the insert, is what costs). Each caller is answered only after the
-//! transaction holding its write has committed. If any statement of a group fails, the group is rolled
-//! back and each write is retried alone, so one bad write never fails its neighbours.
+//! transaction holding its write has committed. If a statement of a group fails because of one write (a
+//! constraint), the group is rolled back and each write is retried alone, so one bad write never fails its
+//! neighbours; any other failure (busy, I/O) fails the group, as it would each of its writes.
 
 use std::{sync::Arc, time::Duration};
 
@@ -285,6 +286,18 @@ async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
             Err(err) if group.len() == 1 => {
                 if let Some(queued) = group.pop() {
                     let _ = queued.reply.send(Err(err));
+                }
+            }
+            // Busy, I/O, a closed writer: every write of the group fails alike and none was made (the
+            // transaction rolled back); retrying one by one would outlast the callers' grace.
+            Err(err) if !err.is_row_specific() => {
+                let err = Arc::new(err);
+                for queued in group.drain(..) {
+                    let _ = queued
+                        .reply
+                        .send(Err(StoreError::unavailable(anyhow::anyhow!(
+                            "the group write failed; nothing was written: {err:#}"
+                        ))));
                 }
             }
             Err(err) => {
