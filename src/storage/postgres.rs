@@ -236,18 +236,10 @@ impl Calls {
         )
             -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
     ) -> Result<T, StoreError> {
-        let pool = self.pool.get()?.clone();
-        match tokio::time::timeout(self.call_timeout, self.readers.run(&pool, statement)).await {
-            Ok(Err(err)) if is_authentication_failure(&err) => {
-                self.refresh_credentials(pool);
-                Err(unavailable(what)(err))
-            }
-            Ok(result) => result.map_err(unavailable(what)),
-            Err(_) => Err(StoreError::unavailable(anyhow::anyhow!(
-                "{what}: no answer from PostgreSQL within {:?}",
-                self.call_timeout
-            ))),
-        }
+        self.call(what, |pool| async move {
+            self.readers.run(&pool, statement).await
+        })
+        .await
     }
 
     /// Runs one call with the client-side deadline, mapping every failure to `Unavailable`.

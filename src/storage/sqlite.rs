@@ -291,12 +291,13 @@ async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
             // Busy, I/O, a closed writer: every write of the group fails alike and none was made (the
             // transaction rolled back); retrying one by one would outlast the callers' grace.
             Err(err) if !err.is_row_specific() => {
-                let err = Arc::new(err);
+                // Each caller gets the whole cause chain (StoreError's own text is only its kind).
+                let cause = format!("{:#}", anyhow::Error::from(err));
                 for queued in group.drain(..) {
                     let _ = queued
                         .reply
                         .send(Err(StoreError::unavailable(anyhow::anyhow!(
-                            "the group write failed; nothing was written: {err:#}"
+                            "the group write failed; nothing was written: {cause}"
                         ))));
                 }
             }
