@@ -31,7 +31,14 @@ pub fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            telemetry::init_logs(&settings.log, std::io::stdout);
+            let every = settings.log.flush_every;
+            match (!every.is_zero())
+                .then(|| telemetry::BufferedStdout::start(every))
+                .flatten()
+            {
+                Some(buffered) => telemetry::init_logs(&settings.log, buffered),
+                None => telemetry::init_logs(&settings.log, std::io::stdout),
+            }
             let migrate_only = matches!(command, Some(Command::Migrate));
             let sweep = match command {
                 Some(Command::Files {
@@ -43,7 +50,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 }) => Some((older_than, dry_run)),
                 _ => None,
             };
-            with_runtime(true, async move {
+            let code = with_runtime(true, async move {
                 let result = if let Some((older_than, dry_run)) = sweep {
                     sweep_files(&settings, older_than, dry_run).await
                 } else if migrate_only {
@@ -59,7 +66,9 @@ pub fn run(cli: Cli) -> ExitCode {
                         ExitCode::FAILURE
                     }
                 }
-            })
+            });
+            telemetry::flush_logs();
+            code
         }
     }
 }

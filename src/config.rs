@@ -157,6 +157,11 @@ pub struct SettingsArgs {
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log_filter: String,
 
+    /// How long a log line may wait in memory before it is written, so that many go out in one write
+    /// (`WARN` and `ERROR` lines go at once); `0` writes each line as it is made.
+    #[arg(long, env = "STRATUS_LOG_FLUSH", default_value = "100ms", value_parser = parse_duration, global = true)]
+    pub log_flush: Duration,
+
     /// After SIGTERM: how long to keep serving while `/health` says draining, so the load balancer notices.
     #[arg(long, env = "STRATUS_DRAIN_SECONDS", default_value = "5", value_parser = parse_duration, global = true)]
     pub drain_seconds: Duration,
@@ -410,6 +415,8 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// Filter directives.
     pub filter: String,
+    /// Longest wait of a buffered line; zero: unbuffered.
+    pub flush_every: Duration,
 }
 
 /// HTTP settings.
@@ -619,6 +626,7 @@ impl SettingsArgs {
             log: LogSettings {
                 format: self.log_format,
                 filter: self.log_filter.clone(),
+                flush_every: self.log_flush,
             },
             http: HttpSettings {
                 request_timeout: self.request_timeout,

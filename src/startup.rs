@@ -63,6 +63,8 @@ impl Application {
             version = env!("CARGO_PKG_VERSION"),
             "listening"
         );
+        // Start-up is worth seeing at once, whatever the log buffer's interval.
+        telemetry::flush_logs();
         Ok(Self {
             listener,
             address,

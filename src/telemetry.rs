@@ -13,6 +13,9 @@ use tracing_subscriber::{
 use crate::config::{LogFormat, LogSettings};
 
 mod json_lines;
+mod sink;
+
+pub use sink::{BufferedStdout, flush_logs};
 
 /// Installs the global log subscriber, writing to `sink`. A second call is a no-op (tests start many
 /// applications in one process).

@@ -63,6 +63,7 @@ fn capture_logs() {
             &LogSettings {
                 format: LogFormat::Json,
                 filter: "info,stratus=debug,sqlx=debug".into(),
+                flush_every: std::time::Duration::ZERO,
             },
             || LogSink,
         );

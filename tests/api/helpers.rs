@@ -60,6 +60,7 @@ fn init_logs() {
             &LogSettings {
                 format: stratus::config::LogFormat::Pretty,
                 filter: "info".into(),
+                flush_every: std::time::Duration::ZERO,
             },
             std::io::stdout,
         );

@@ -172,6 +172,115 @@ async fn each_request_is_one_json_log_line_with_method_route_status_latency_and_
     assert_eq!(entry["level"], "INFO");
 }
 
+/// Reads log lines until `until` matches one or `wait` passes; returns them all.
+async fn lines_until(
+    lines: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    wait: Duration,
+    until: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + wait;
+    let mut seen = Vec::new();
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline.into(), lines.recv()).await {
+        let entry: Value = serde_json::from_str(&line).expect("JSON line");
+        let done = until(&entry);
+        seen.push(entry);
+        if done {
+            break;
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn buffered_log_lines_wait_but_a_warning_and_a_clean_exit_write_them_all_in_order() {
+    // An interval no test waits for: what shows up came from a warning's wake-up or the exit's flush.
+    let mut app = start(&[
+        ("STRATUS_LOG_FLUSH", "1h"),
+        ("STRATUS_DRAIN_SECONDS", "0"),
+        ("STRATUS_MAX_CONCURRENT_REQUESTS", "1"),
+    ])
+    .await;
+    let base = format!("http://{}", app.address);
+    let client = reqwest::Client::new();
+    let get = |path: &str, id: String| {
+        client
+            .get(format!("{base}{path}"))
+            .header("x-request-id", id)
+    };
+    for i in 0..20 {
+        let reply = get("/api/v1/visits", format!("buffered-{i}"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(reply.status(), 200);
+    }
+    let early = lines_until(&mut app.lines, Duration::from_millis(500), |_| false).await;
+    assert!(early.is_empty(), "INFO lines wait: {early:?}");
+
+    // A 5xx is logged at WARN: one request holds the only slot, the next is shed with 503.
+    let holder = SlowRequest::start(app.address, "holder").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let shed = get("/api/v1/visits", "buffered-shed".into())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(shed.status(), 503);
+    let warned = lines_until(&mut app.lines, Duration::from_secs(10), |entry| {
+        entry["span"]["request_id"] == "buffered-shed"
+    })
+    .await;
+    let ids = |entries: &[Value]| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e["message"] == "request finished")
+            .filter_map(|e| e["span"]["request_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut expected: Vec<String> = (0..20).map(|i| format!("buffered-{i}")).collect();
+    expected.push("buffered-shed".into());
+    assert_eq!(
+        ids(&warned),
+        expected,
+        "the warning and every line before it, in order"
+    );
+    assert_eq!(
+        warned.last().map(|e| e["level"].clone()),
+        Some(Value::from("WARN"))
+    );
+
+    assert_eq!(holder.finish().await, 201);
+    for i in 20..30 {
+        let reply = get("/api/v1/visits", format!("buffered-{i}"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(reply.status(), 200);
+    }
+    sigterm(&app.child);
+    let status = tokio::time::timeout(Duration::from_secs(15), app.child.wait())
+        .await
+        .expect("exits in time")
+        .expect("waited");
+    assert!(status.success(), "exit code {status:?}");
+    let rest = lines_until(&mut app.lines, Duration::from_secs(10), |entry| {
+        entry["message"] == "shutdown complete"
+    })
+    .await;
+    let expected: Vec<String> = (20..30).map(|i| format!("buffered-{i}")).collect();
+    let logged = ids(&rest);
+    assert!(
+        logged
+            .iter()
+            .filter(|id| id.starts_with("buffered-"))
+            .eq(expected.iter()),
+        "every line written by the exit, in order: {logged:?}"
+    );
+    assert_eq!(
+        rest.last().map(|e| e["message"].clone()),
+        Some(Value::from("shutdown complete"))
+    );
+}
+
 #[tokio::test]
 async fn healthcheck_exits_0_for_a_live_service_and_1_otherwise() {
     let app = start(&[]).await;
