@@ -1,5 +1,7 @@
 //! The submission board (seed 000) and the visit counter (seed 001): `GET /` and `POST /`.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::{
     extract::{Request, State},
@@ -27,8 +29,8 @@ struct LatestView {
     created_at_machine: String,
 }
 
-impl From<Submission> for LatestView {
-    fn from(s: Submission) -> Self {
+impl From<&Submission> for LatestView {
+    fn from(s: &Submission) -> Self {
         let at = s.created_at;
         Self {
             username: s.username.to_string(),
@@ -157,7 +159,7 @@ pub fn render_board_for_bench(
 ) -> askama::Result<String> {
     BoardPage {
         page: PageChrome::current(),
-        latest: latest.map(LatestView::from),
+        latest: latest.as_ref().map(LatestView::from),
         visits,
         form: FormState::default(),
         csrf_token: csrf_token.to_owned(),
@@ -172,20 +174,21 @@ pub(crate) async fn show_board(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, HtmlError> {
-    // Read first, count last: if anything fails, the view was not successful and is not counted.
-    let latest = state.store.latest_submission().await?;
     // HEAD (monitors, link checkers) gets GET's headers but is nobody viewing the page.
-    let visits = if method == Method::HEAD {
-        state.store.visit_count().await?
+    let (latest, visits) = if method == Method::HEAD {
+        let latest = state.store.latest_submission().await?;
+        (latest.map(Arc::new), state.store.visit_count().await?)
     } else {
-        let visits = state.visits.record().await?;
+        // Counted with its batch, together with the read of the latest submission: if the read fails, the
+        // view was not successful and is not counted.
+        let visit = state.visits.record().await?;
         metrics::counter!("stratus_visits_total").increment(1);
-        visits
+        (visit.latest, visit.number)
     };
     let (csrf_token, set_cookie) = csrf::issue(&headers, client.https);
     let page = BoardPage {
         page: PageChrome::current(),
-        latest: latest.map(LatestView::from),
+        latest: latest.as_deref().map(LatestView::from),
         visits,
         form: FormState::default(),
         csrf_token,
@@ -222,7 +225,7 @@ pub(crate) async fn submit_from_form(
             let (csrf_token, set_cookie) = csrf::issue(&parts.headers, client.https);
             let page = BoardPage {
                 page: PageChrome::current(),
-                latest: latest.map(LatestView::from),
+                latest: latest.as_ref().map(LatestView::from),
                 visits,
                 form: *form,
                 csrf_token,

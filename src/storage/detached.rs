@@ -204,6 +204,14 @@ impl Store for Detached {
         detach(async move { store.add_visits(n).await }).await
     }
 
+    async fn add_visits_and_read_latest(
+        &self,
+        n: u64,
+    ) -> Result<(u64, Option<Submission>), StoreError> {
+        let store = Arc::clone(&self.0);
+        detach(async move { store.add_visits_and_read_latest(n).await }).await
+    }
+
     async fn visit_count(&self) -> Result<u64, StoreError> {
         if self.0.reads_inline() {
             return self.0.visit_count().await;

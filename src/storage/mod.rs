@@ -30,7 +30,7 @@ pub use postgres::PostgresStore;
 pub(crate) use ready::InitError;
 pub use sql::{SqlConn, SqlDb, SqlPool, is_unique_violation};
 pub use sqlite::SqliteStore;
-pub use visits::VisitCounter;
+pub use visits::{Visit, VisitCounter};
 
 use crate::{
     config::{DatabaseUrl, DynamoDbSettings},
@@ -119,6 +119,19 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Adds `n` visits atomically and returns the new total.
     async fn add_visits(&self, n: u64) -> Result<u64, StoreError>;
+
+    /// Adds `n` visits and reads the latest submission, both begun after this call was made (so the read
+    /// sees every submission acknowledged before it), and the visits counted only if the read succeeded:
+    /// what a batch of `GET /` views needs, in one round trip where the engine allows it. The default reads
+    /// first, then counts.
+    async fn add_visits_and_read_latest(
+        &self,
+        n: u64,
+    ) -> Result<(u64, Option<Submission>), StoreError> {
+        let latest = self.latest_submission().await?;
+        let total = self.add_visits(n).await?;
+        Ok((total, latest))
+    }
 
     /// The total number of visits, without counting one.
     async fn visit_count(&self) -> Result<u64, StoreError>;

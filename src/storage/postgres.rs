@@ -531,6 +531,13 @@ const CURSORS: SeqCursor = SeqCursor::new("postgres:");
 const COUNT_SQL: &str = "SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1";
 const LATEST_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
      created_at FROM submission ORDER BY submission_seq DESC LIMIT 1";
+/// `add_visits_and_read_latest`: the counter's one row, with the latest submission beside it (NULLs when
+/// there is none).
+const COUNT_AND_LATEST_SQL: &str = "WITH counted AS (UPDATE visit_counter \
+     SET visit_count = visit_count + $1 WHERE visit_counter_id = 1 RETURNING visit_count) \
+     SELECT counted.visit_count, latest.* FROM counted LEFT JOIN LATERAL \
+     (SELECT submission_seq, submission_id::text AS submission_id, username, number, created_at \
+     FROM submission ORDER BY submission_seq DESC LIMIT 1) latest ON true";
 const BY_ID_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
      created_at FROM submission WHERE submission_id = $1::uuid";
 const BY_USER_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
@@ -657,6 +664,35 @@ impl Store for PostgresStore {
             })
             .await?;
         u64::try_from(total).map_err(StoreError::unavailable)
+    }
+
+    /// One statement: the count's `UPDATE` and the latest row share its snapshot, taken when the batch's
+    /// statement starts (after each of its views began), and one round trip.
+    async fn add_visits_and_read_latest(
+        &self,
+        n: u64,
+    ) -> Result<(u64, Option<Submission>), StoreError> {
+        let n = i64::try_from(n).map_err(StoreError::unavailable)?;
+        let row = self
+            .call(
+                "counting visits and reading the latest submission",
+                |pool| async move {
+                    sqlx::query(COUNT_AND_LATEST_SQL)
+                        .bind(n)
+                        .fetch_one(&pool)
+                        .await
+                },
+            )
+            .await?;
+        let total: i64 = row
+            .try_get("visit_count")
+            .map_err(unavailable("reading the visit count"))?;
+        let total = u64::try_from(total).map_err(StoreError::unavailable)?;
+        let found: Option<String> = row
+            .try_get("submission_id")
+            .map_err(unavailable("reading the latest submission"))?;
+        let latest = found.map(|_| submission_from_row(&row)).transpose()?;
+        Ok((total, latest))
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {

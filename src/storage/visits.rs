@@ -4,14 +4,29 @@
 //! whole service (one writer at a time on SQLite, a row lock on PostgreSQL, one partition on DynamoDB).
 //! So visits queue here, and one task adds each batch with a single atomic `add_visits(n)`. Each caller
 //! gets its own exact position in the sequence, and only after the batch's write has returned `Ok`.
+//!
+//! The page also shows the latest submission, so the batch reads it too
+//! (`Store::add_visits_and_read_latest`): one read per batch instead of one per view, in the same
+//! statement as the count on PostgreSQL. It is still a fresh read for every caller: the batch starts
+//! after each of its callers queued, so it sees every submission acknowledged before the view began.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, StoreError};
+use crate::domain::Submission;
 
-type Reply = oneshot::Sender<Result<u64, Arc<StoreError>>>;
+type Reply = oneshot::Sender<Result<Visit, Arc<StoreError>>>;
+
+/// One counted view.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    /// This view's position in the count: the total including it.
+    pub number: u64,
+    /// The latest submission, read after the view began; shared by the views of one batch.
+    pub latest: Option<Arc<Submission>>,
+}
 
 /// Counts visits through one writer task. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -30,8 +45,8 @@ impl VisitCounter {
         (Self { queue }, task)
     }
 
-    /// Counts one visit and returns the total including it.
-    pub async fn record(&self) -> Result<u64, Arc<StoreError>> {
+    /// Counts one visit; returns the total including it and the latest submission.
+    pub async fn record(&self) -> Result<Visit, Arc<StoreError>> {
         let (reply, answer) = oneshot::channel();
         let closed = || {
             Arc::new(StoreError::unavailable(anyhow::anyhow!(
@@ -52,11 +67,15 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Reply>) {
             continue;
         }
         let n = batch.len() as u64;
-        match store.add_visits(n).await {
-            Ok(total) => {
+        match store.add_visits_and_read_latest(n).await {
+            Ok((total, latest)) => {
                 let first = total.saturating_sub(n) + 1;
+                let latest = latest.map(Arc::new);
                 for (offset, reply) in (0..).zip(batch.drain(..)) {
-                    let _ = reply.send(Ok(first + offset));
+                    let _ = reply.send(Ok(Visit {
+                        number: first + offset,
+                        latest: latest.clone(),
+                    }));
                 }
             }
             Err(err) => {
