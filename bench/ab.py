@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import drive  # noqa: E402
 
-ROUTES = [r for r in drive.ROUTES if r[0] != "GET /api/v1/visits"]
+ROUTES = [r for r in drive.ROUTES + drive.STRATUS_ONLY_ROUTES if r[0] != "GET /api/v1/visits"]
 
 
 def main():
@@ -57,15 +57,17 @@ def main():
             drive.http(s.base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
                        {"Content-Type": "application/json"})
             drive.run_wrk(ns, s.base, "get", "/", 16, 1)
-            servers[tag] = (s, ns, drive.csrf_pair(s.base))
+            # Each server's own paths (the download's file id differs).
+            paths = {label: path for label, _, path in drive.stratus_routes(s)}
+            servers[tag] = (s, ns, drive.csrf_pair(s.base), paths)
         points = {}
         for rnd in range(args.rounds):
             order = ["old", "new"] if rnd % 2 == 0 else ["new", "old"]
-            for route, kind, path in routes:
+            for route, kind, _ in routes:
                 for c in args.conns:
                     for tag in order:
-                        s, ns, csrf = servers[tag]
-                        r = drive.measure_point(ns, s, route, kind, path, c, args.seconds, csrf)
+                        s, ns, csrf, paths = servers[tag]
+                        r = drive.measure_point(ns, s, route, kind, paths[route], c, args.seconds, csrf)
                         points.setdefault(route, {}).setdefault(str(c), {}).setdefault(tag, []).append(r)
             drive.log(f"round {rnd + 1}/{args.rounds} done")
         summary = {}
@@ -87,7 +89,7 @@ def main():
                                         "seconds": args.seconds, "old_db": args.old_db, "new_db": args.new_db, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                         "summary": summary}, indent=1))
     finally:
-        for s, _, _ in servers.values():
+        for s, *_ in servers.values():
             s.stop()
 
 

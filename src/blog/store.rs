@@ -121,6 +121,26 @@ fn post_from_sqlite(row: &SqliteRow) -> Result<Post, sqlx::Error> {
     )
 }
 
+/// A post as the inline reads (rusqlite) see it: `SQLITE_COLUMNS` by position.
+fn post_from_rusqlite(row: &rusqlite::Row<'_>) -> anyhow::Result<Post> {
+    let text = |index: usize| row.get::<_, String>(index);
+    let time = |index: usize, column: &'static str| -> anyhow::Result<OffsetDateTime> {
+        Ok(parse_timestamp(&text(index)?).map_err(|e| corrupt(column, e))?)
+    };
+    let published_at = row
+        .get::<_, Option<String>>(4)?
+        .map(|t| parse_timestamp(&t).map_err(|e| corrupt("published_at", e)))
+        .transpose()?;
+    Ok(post_from_parts(
+        &text(0)?,
+        &text(1)?,
+        &text(2)?,
+        &text(3)?,
+        row.get(7)?,
+        (published_at, time(5, "created_at")?, time(6, "updated_at")?),
+    )?)
+}
+
 fn post_from_pg(row: &PgRow) -> Result<Post, sqlx::Error> {
     post_from_parts(
         row.try_get("post_id")?,
@@ -236,30 +256,28 @@ pub async fn post_by_id(db: &SqlDb, id: PostId) -> Result<Option<Post>, StoreErr
 /// The published post at this address, if there is one (readers never see drafts).
 #[tracing::instrument(name = "Reading a published post", skip_all)]
 pub async fn published_post(db: &SqlDb, slug: Slug) -> Result<Option<Post>, StoreError> {
-    db.read("reading a published post", move |pool| async move {
-        match pool {
-            SqlPool::Sqlite(pool) => {
-                let sql = format!(
-                    "SELECT {SQLITE_COLUMNS} FROM post WHERE slug = ?1 AND published_at IS NOT NULL"
-                );
-                let row = sqlx::query(&sql)
-                    .bind(slug.as_str())
-                    .fetch_optional(&pool)
-                    .await?;
-                row.as_ref().map(post_from_sqlite).transpose()
-            }
-            SqlPool::Postgres(pool) => {
-                let sql = format!(
-                    "SELECT {PG_COLUMNS} FROM post WHERE slug = $1 AND published_at IS NOT NULL"
-                );
-                let row = sqlx::query(&sql)
-                    .bind(slug.as_str())
-                    .fetch_optional(&pool)
-                    .await?;
-                row.as_ref().map(post_from_pg).transpose()
-            }
-        }
-    })
+    let wanted = slug.clone();
+    db.read_inline(
+        "reading a published post",
+        move |conn| {
+            let sql = format!(
+                "SELECT {SQLITE_COLUMNS} FROM post WHERE slug = ?1 AND published_at IS NOT NULL"
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query([wanted.as_str()])?;
+            rows.next()?.map(post_from_rusqlite).transpose()
+        },
+        move |pool| async move {
+            let sql = format!(
+                "SELECT {PG_COLUMNS} FROM post WHERE slug = $1 AND published_at IS NOT NULL"
+            );
+            let row = sqlx::query(&sql)
+                .bind(slug.as_str())
+                .fetch_optional(&pool)
+                .await?;
+            row.as_ref().map(post_from_pg).transpose()
+        },
+    )
     .await
 }
 
@@ -290,34 +308,34 @@ async fn list(
     offset: u64,
 ) -> Result<Vec<Post>, StoreError> {
     let (limit, offset) = (i64::from(limit), i64::try_from(offset).unwrap_or(i64::MAX));
-    db.read("listing posts", move |pool| async move {
-        match pool {
-            SqlPool::Sqlite(pool) => {
-                let sql = format!(
-                    "SELECT {SQLITE_COLUMNS} FROM post {} LIMIT ?1 OFFSET ?2",
-                    listing.clause()
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&pool)
-                    .await?;
-                rows.iter().map(post_from_sqlite).collect()
+    db.read_inline(
+        "listing posts",
+        move |conn| {
+            let sql = format!(
+                "SELECT {SQLITE_COLUMNS} FROM post {} LIMIT ?1 OFFSET ?2",
+                listing.clause()
+            );
+            let mut statement = conn.prepare_cached(&sql)?;
+            let mut rows = statement.query(rusqlite::params![limit, offset])?;
+            let mut posts = Vec::new();
+            while let Some(row) = rows.next()? {
+                posts.push(post_from_rusqlite(row)?);
             }
-            SqlPool::Postgres(pool) => {
-                let sql = format!(
-                    "SELECT {PG_COLUMNS} FROM post {} LIMIT $1 OFFSET $2",
-                    listing.clause()
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&pool)
-                    .await?;
-                rows.iter().map(post_from_pg).collect()
-            }
-        }
-    })
+            Ok(posts)
+        },
+        move |pool| async move {
+            let sql = format!(
+                "SELECT {PG_COLUMNS} FROM post {} LIMIT $1 OFFSET $2",
+                listing.clause()
+            );
+            let rows = sqlx::query(&sql)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(&pool)
+                .await?;
+            rows.iter().map(post_from_pg).collect()
+        },
+    )
     .await
 }
 

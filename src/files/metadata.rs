@@ -15,7 +15,7 @@ use crate::{
         PageRequest,
         submission::{format_timestamp, parse_timestamp},
     },
-    storage::{Page, SqlConn, SqlDb, SqlPool, StoreError},
+    storage::{Page, SqlConn, SqlDb, StoreError},
     users::UserId,
 };
 
@@ -84,17 +84,18 @@ struct RawFile {
 }
 
 impl RawFile {
-    fn from_sqlite(row: &sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
-        let created_at: String = row.try_get("created_at")?;
+    /// `SQLITE_COLUMNS` by position, as the inline reads (rusqlite) see them.
+    fn from_rusqlite(row: &rusqlite::Row<'_>) -> anyhow::Result<Self> {
+        let created_at: String = row.get(7)?;
         Ok(Self {
-            seq: row.try_get("file_seq")?,
-            id: row.try_get("file_id")?,
-            name: row.try_get("name")?,
-            size: row.try_get("size_bytes")?,
-            sha256: row.try_get("sha256")?,
-            content_type: row.try_get("content_type")?,
-            owner: row.try_get("owner_user_id")?,
-            created_at: parse_timestamp(&created_at).map_err(|e| sqlx::Error::Decode(e.into()))?,
+            seq: row.get(0)?,
+            id: row.get(1)?,
+            name: row.get(2)?,
+            size: row.get(3)?,
+            sha256: row.get(4)?,
+            content_type: row.get(5)?,
+            owner: row.get(6)?,
+            created_at: parse_timestamp(&created_at)?,
         })
     }
 
@@ -178,27 +179,24 @@ impl FileMetadataStore for SqlFileMetadata {
     async fn get(&self, id: FileId) -> Result<Option<FileMeta>, StoreError> {
         let raw = self
             .db
-            .read("reading file metadata", move |pool| async move {
-                match pool {
-                    SqlPool::Sqlite(pool) => {
-                        let sql = format!("SELECT {SQLITE_COLUMNS} FROM file WHERE file_id = ?1");
-                        let row = sqlx::query(&sql)
-                            .bind(id.to_string())
-                            .fetch_optional(&pool)
-                            .await?;
-                        row.as_ref().map(RawFile::from_sqlite).transpose()
-                    }
-                    SqlPool::Postgres(pool) => {
-                        let sql =
-                            format!("SELECT {POSTGRES_COLUMNS} FROM file WHERE file_id = $1::uuid");
-                        let row = sqlx::query(&sql)
-                            .bind(id.to_string())
-                            .fetch_optional(&pool)
-                            .await?;
-                        row.as_ref().map(RawFile::from_postgres).transpose()
-                    }
-                }
-            })
+            .read_inline(
+                "reading file metadata",
+                move |conn| {
+                    let sql = format!("SELECT {SQLITE_COLUMNS} FROM file WHERE file_id = ?1");
+                    let mut statement = conn.prepare_cached(&sql)?;
+                    let mut rows = statement.query([id.to_string()])?;
+                    rows.next()?.map(RawFile::from_rusqlite).transpose()
+                },
+                move |pool| async move {
+                    let sql =
+                        format!("SELECT {POSTGRES_COLUMNS} FROM file WHERE file_id = $1::uuid");
+                    let row = sqlx::query(&sql)
+                        .bind(id.to_string())
+                        .fetch_optional(&pool)
+                        .await?;
+                    row.as_ref().map(RawFile::from_postgres).transpose()
+                },
+            )
             .await?;
         raw.map(|raw| raw.parse().map(|(_, meta)| meta)).transpose()
     }
@@ -213,34 +211,40 @@ impl FileMetadataStore for SqlFileMetadata {
         let owner = owner.map(|o| o.to_string());
         let rows = self
             .db
-            .read("listing files", move |pool| async move {
-                match pool {
-                    SqlPool::Sqlite(pool) => {
+            .read_inline(
+                "listing files",
+                {
+                    let owner = owner.clone();
+                    move |conn| {
                         let filter = if owner.is_some() { "AND owner_user_id = ?3" } else { "" };
                         let sql = format!(
                             "SELECT {SQLITE_COLUMNS} FROM file WHERE file_seq < ?1 {filter} ORDER BY file_seq DESC LIMIT ?2"
                         );
-                        let mut query = sqlx::query(&sql).bind(before).bind(fetch);
-                        if let Some(owner) = owner {
-                            query = query.bind(owner);
+                        let mut statement = conn.prepare_cached(&sql)?;
+                        let mut rows = match &owner {
+                            Some(owner) => statement.query(rusqlite::params![before, fetch, owner])?,
+                            None => statement.query(rusqlite::params![before, fetch])?,
+                        };
+                        let mut files = Vec::new();
+                        while let Some(row) = rows.next()? {
+                            files.push(RawFile::from_rusqlite(row)?);
                         }
-                        let rows = query.fetch_all(&pool).await?;
-                        rows.iter().map(RawFile::from_sqlite).collect::<Result<Vec<_>, _>>()
+                        Ok(files)
                     }
-                    SqlPool::Postgres(pool) => {
-                        let filter = if owner.is_some() { "AND owner_user_id = $3::uuid" } else { "" };
-                        let sql = format!(
-                            "SELECT {POSTGRES_COLUMNS} FROM file WHERE file_seq < $1 {filter} ORDER BY file_seq DESC LIMIT $2"
-                        );
-                        let mut query = sqlx::query(&sql).bind(before).bind(fetch);
-                        if let Some(owner) = owner {
-                            query = query.bind(owner);
-                        }
-                        let rows = query.fetch_all(&pool).await?;
-                        rows.iter().map(RawFile::from_postgres).collect::<Result<Vec<_>, _>>()
+                },
+                move |pool| async move {
+                    let filter = if owner.is_some() { "AND owner_user_id = $3::uuid" } else { "" };
+                    let sql = format!(
+                        "SELECT {POSTGRES_COLUMNS} FROM file WHERE file_seq < $1 {filter} ORDER BY file_seq DESC LIMIT $2"
+                    );
+                    let mut query = sqlx::query(&sql).bind(before).bind(fetch);
+                    if let Some(owner) = owner {
+                        query = query.bind(owner);
                     }
-                }
-            })
+                    let rows = query.fetch_all(&pool).await?;
+                    rows.iter().map(RawFile::from_postgres).collect::<Result<Vec<_>, _>>()
+                },
+            )
             .await?;
         let rows = rows
             .into_iter()

@@ -18,7 +18,7 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use sqlx::{PgPool, SqlitePool, pool::PoolConnection};
 
-use super::{PostgresStore, SqliteStore, StoreError, claim_write, detach};
+use super::{PostgresStore, SqliteStore, StoreError, claim_write, detach, sqlite::Readers};
 
 /// The relational database.
 #[derive(Clone)]
@@ -57,12 +57,21 @@ pub enum SqlConn {
     Postgres(PoolConnection<sqlx::Postgres>),
 }
 
-/// The SQLite side: the board store's pools.
-#[derive(Debug, Clone)]
+/// The SQLite side: the board store's pools and inline read connections.
+#[derive(Clone)]
 pub struct SqliteDb {
     reader: SqlitePool,
     writer: SqlitePool,
+    inline: Arc<Readers>,
     timeout: Duration,
+}
+
+impl fmt::Debug for SqliteDb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteDb")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The PostgreSQL side: the board store's lazily connected pool.
@@ -75,6 +84,7 @@ impl SqlDb {
         Self::Sqlite(SqliteDb {
             reader,
             writer,
+            inline: store.inline_reads(),
             timeout,
         })
     }
@@ -116,6 +126,35 @@ impl SqlDb {
                         .await
                 })
                 .await
+            }
+        }
+    }
+
+    /// Runs a hot read whose SQLite half is synchronous: on SQLite, `sqlite` runs on the calling task
+    /// through rusqlite, on one of the board's read-only connections (the board's reads do the same: no
+    /// hand-off to sqlx's connection thread and back, and with no await point a timeout cannot cut it, so
+    /// no detached task either; a lock wait is capped at 500 ms, and in WAL mode only another process
+    /// recovering the WAL takes one). On PostgreSQL, `postgres` runs as [`SqlDb::read`] runs it.
+    pub async fn read_inline<T, S, P, Fut>(
+        &self,
+        what: &'static str,
+        sqlite: S,
+        postgres: P,
+    ) -> Result<T, StoreError>
+    where
+        S: FnOnce(&rusqlite::Connection) -> anyhow::Result<T>,
+        P: FnOnce(PgPool) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self {
+            Self::Sqlite(db) => db
+                .inline
+                .run(sqlite)
+                .map_err(|err| StoreError::unavailable(err.context(what))),
+            Self::Postgres(db) => {
+                let store = Arc::clone(&db.0);
+                detach(async move { store.call(what, postgres).await }).await
             }
         }
     }

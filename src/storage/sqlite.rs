@@ -41,7 +41,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The board's own reads (latest, one submission, history, count, ping); `reader` serves the other
     /// features' tables.
-    reads: Readers,
+    reads: Arc<Readers>,
     writes: mpsc::Sender<Queued>,
 }
 
@@ -92,7 +92,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
-            reads: Readers::new(path.clone(), settings.read_connections),
+            reads: Arc::new(Readers::new(path.clone(), settings.read_connections)),
             writes,
         })
     }
@@ -115,6 +115,11 @@ impl SqliteStore {
     /// The writer and read-only pools, for the other features' tables in the same file.
     pub(crate) fn pools(&self) -> (SqlitePool, SqlitePool) {
         (self.writer.clone(), self.reader.clone())
+    }
+
+    /// The inline read connections, for the other features' hot reads (`SqlDb::read_inline`).
+    pub(crate) fn inline_reads(&self) -> Arc<Readers> {
+        Arc::clone(&self.reads)
     }
 
     /// Runs one read statement on one of the board's read connections, inline (see [`Readers`]).
@@ -151,7 +156,7 @@ impl SqliteStore {
 /// unavailable. A synchronous call has no await point, so a request timeout cannot cut it in half, and
 /// it needs no detached task (see `storage::detached`).
 #[derive(Debug)]
-struct Readers {
+pub(crate) struct Readers {
     path: std::path::PathBuf,
     /// Connections not in use; at most `max` are kept.
     idle: std::sync::Mutex<Vec<rusqlite::Connection>>,
@@ -185,9 +190,9 @@ impl Readers {
 
     /// Runs `statement` on an idle connection (opening one if none is idle). A connection whose statement
     /// failed is closed rather than kept.
-    fn run<T>(
+    pub(crate) fn run<T, E: Into<anyhow::Error>>(
         &self,
-        statement: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+        statement: impl FnOnce(&rusqlite::Connection) -> Result<T, E>,
     ) -> Result<T, anyhow::Error> {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             anyhow::bail!("the SQLite store is closed");
@@ -197,7 +202,7 @@ impl Readers {
             Some(conn) => conn,
             None => self.open()?,
         };
-        let result = statement(&conn)?;
+        let result = statement(&conn).map_err(Into::into)?;
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < self.max
             && !self.closed.load(std::sync::atomic::Ordering::Acquire)
