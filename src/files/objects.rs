@@ -109,12 +109,71 @@ impl fmt::Debug for ObjectRead {
     }
 }
 
+/// What [`read_small_local`] found.
+enum LocalRead {
+    Missing,
+    Small {
+        bytes: Bytes,
+        range: Range<u64>,
+        size: u64,
+    },
+    Large,
+}
+
+/// A local object's `range` (all of it when `None`) read in one go, on the blocking pool: open, size and read
+/// in one trip. object_store's `get_opts` then `bytes()` is two trips, each a hand-off to a blocking
+/// thread and back, which was most of a small download's CPU. A range object_store would refuse (it
+/// starts at or past the end) is refused the same way: as an error.
+fn read_small_local(
+    path: &std::path::Path,
+    range: Option<Range<u64>>,
+) -> std::io::Result<LocalRead> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(LocalRead::Missing),
+        Err(err) => return Err(err),
+    };
+    let size = file.metadata()?.len();
+    let range = match range {
+        None => 0..size,
+        Some(r) if r.start < size && r.start < r.end => r.start..r.end.min(size),
+        Some(r) => {
+            return Err(std::io::Error::other(format!(
+                "range {r:?} is outside the object's {size} bytes"
+            )));
+        }
+    };
+    let len = range.end - range.start;
+    if len > SMALL_READ_BYTES {
+        return Ok(LocalRead::Large);
+    }
+    if range.start > 0 {
+        file.seek(SeekFrom::Start(range.start))?;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).map_err(std::io::Error::other)?);
+    file.take(len).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the object ended after {} of {len} bytes", bytes.len()),
+        ));
+    }
+    Ok(LocalRead::Small {
+        bytes: Bytes::from(bytes),
+        range,
+        size,
+    })
+}
+
 /// The configured object store.
 #[derive(Debug, Clone)]
 pub struct Objects {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     backend: &'static str,
+    /// The same store when it is a local directory, for small reads in one trip (see [`Objects::get`]).
+    local: Option<Arc<LocalFileSystem>>,
 }
 
 impl Objects {
@@ -130,10 +189,13 @@ impl Objects {
                 tokio::fs::create_dir_all(dir).await.with_context(|| {
                     format!("could not create the files directory {}", dir.display())
                 })?;
-                let store = LocalFileSystem::new_with_prefix(dir).with_context(|| {
+                let store = Arc::new(LocalFileSystem::new_with_prefix(dir).with_context(|| {
                     format!("could not open the files directory {}", dir.display())
-                })?;
-                Ok(Self::from_store(Arc::new(store), "", "file"))
+                })?);
+                Ok(Self {
+                    local: Some(Arc::clone(&store)),
+                    ..Self::from_store(store, "", "file")
+                })
             }
             ObjectStoreUrl::S3 { bucket, prefix } => {
                 let config = aws::sdk_config(aws).await;
@@ -193,6 +255,7 @@ impl Objects {
             store,
             prefix: Path::from(prefix.trim_matches('/')),
             backend,
+            local: None,
         }
     }
 
@@ -293,6 +356,31 @@ impl Objects {
         id: FileId,
         range: Option<Range<u64>>,
     ) -> Result<Option<ObjectRead>, StoreError> {
+        if let Some(local) = &self.local {
+            let path = local
+                .path_to_filesystem(&self.key(id))
+                .map_err(|e| unavailable("reading an object", e))?;
+            let wanted = range.clone();
+            let small = tokio::task::spawn_blocking(move || read_small_local(&path, wanted))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|read| read)
+                .map_err(|e| {
+                    StoreError::unavailable(anyhow::Error::new(e).context("reading an object"))
+                })?;
+            match small {
+                LocalRead::Missing => return Ok(None),
+                LocalRead::Small { bytes, range, size } => {
+                    return Ok(Some(ObjectRead {
+                        stream: futures_util::stream::once(std::future::ready(Ok(bytes))).boxed(),
+                        range,
+                        size,
+                    }));
+                }
+                // Streamed through object_store below (one more open for a read that is long anyway).
+                LocalRead::Large => {}
+            }
+        }
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()

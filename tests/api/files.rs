@@ -282,6 +282,26 @@ async fn ranges_get_206_and_unsatisfiable_ones_416() {
         assert_eq!(header(&headers, "content-range"), content_range);
         assert_eq!(header(&headers, "content-length"), want.len().to_string());
     }
+    // A file larger than what is read in one go (256 KiB): a short range deep inside it is read in one go,
+    // a long one streams; both byte-exact.
+    let large = pattern(700 * 1024, 7);
+    let large_id = upload(&app, "large.bin", &large, None).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for (range, want) in [
+        ("bytes=600000-600099", &large[600_000..600_100]),
+        ("bytes=1-", &large[1..]),
+        ("bytes=100000-399999", &large[100_000..400_000]),
+    ] {
+        let (status, _, got) = download(&app, &large_id, Some(range)).await;
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{range}");
+        assert!(got == want, "{range}: {} bytes", got.len());
+    }
+    let (status, _, got) = download(&app, &large_id, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(got == large, "the whole large file");
+
     let (status, headers, _) = download(&app, id, Some("bytes=1000-")).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(header(&headers, "content-range"), "bytes */1000");
