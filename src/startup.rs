@@ -7,7 +7,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
     config::Settings,
-    http::{AppState, Limits, Readiness, router},
+    http::{AppParts, AppState, Limits, Readiness, router},
     instance::Instance,
     lifecycle::Lifecycle,
     server,
@@ -42,7 +42,7 @@ impl Application {
             .local_addr()
             .context("could not read the bound address")?;
         let files = crate::files::Files::open(&settings.files, &storage.sql).await?;
-        let state = AppState {
+        let state = AppState::new(AppParts {
             store: Arc::clone(&store),
             sql: storage.sql.clone(),
             auth: Arc::new(crate::auth::Auth::new(&settings.admin)),
@@ -54,7 +54,7 @@ impl Application {
             instance,
             proxies: settings.http.trusted_proxies.clone().into(),
             metrics: telemetry::metrics_handle(),
-        };
+        });
         tracing::info!(
             %address,
             backend = store.backend(),

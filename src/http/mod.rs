@@ -41,9 +41,29 @@ use crate::{
     storage::{SqlDb, Store, VisitCounter},
 };
 
-/// What handlers share. Cheap to clone: everything is behind an `Arc` or is a handle.
+/// What handlers share: one `Arc`, so the clone axum makes for every handler (and each layer with state)
+/// is one reference count, not a copy of each handle (a `Lifecycle` clone alone takes a lock).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// Shares `parts` with every handler.
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The contents of [`AppState`].
+#[derive(Debug)]
+pub struct AppParts {
     /// The board's store.
     pub store: Arc<dyn Store>,
     /// The relational database (users, blog, sessions, file metadata).
