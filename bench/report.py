@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns bench/drive.py's raw.json into bench/results/{results.json,results.md,results.png}.
+"""Turns bench/drive.py's raw.json into bench/results/{results.json,results.md} (bench/plot draws results.svg).
 
 Every speed figure is also given as a ratio: to the baseline measured in the same run (mean of its pass at
 the start and at the end), and Stratus on PostgreSQL to the Flask peer on the same PostgreSQL.
@@ -213,41 +213,15 @@ def main(out_dir):
     if "clean_build" in meta:
         md.append(f"- Clean release build: {meta['clean_build']}")
     md.append("")
-    md.append("Peak RSS during a 1 GiB upload: not measured yet (no file routes). GET /blog and a file download: not "
-              "benchmarked yet (no such routes); add them to `ROUTES` in bench/drive.py.")
+    md.append("Peak RSS during a 1 GiB upload: measured by `tests/api/files.rs` (the upload needs its own client), "
+              "not by this harness; see docs/performance.md. The plot: `results.svg` (bench/plot, plotters).")
+    md.append("")
 
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
     full = {"raw": raw, "derived": derived}
     (out_dir / "results.json").write_text(json.dumps(full, indent=1))
 
-    # ------------------------------------------------------------------ plot
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("report: matplotlib missing, no plot", file=sys.stderr)
-        return
-    routes = [r for r in servers.get("stratus-sqlite", {}) if not r.startswith("_")]
-    fig, axes = plt.subplots(1, 2, figsize=(15, 6))
-    width = 0.2
-    names = SERVERS[1:]
-    for ax, key, title in ((axes[0], "rps", f"requests/s at {hi} connections (log)"),
-                           (axes[1], "p99_ms", f"p99 latency ms at {hi} connections (log)")):
-        for i, name in enumerate(names):
-            vals = [servers.get(name, {}).get(r, {}).get(hi, {}).get(key, 0) or 0.001 for r in routes]
-            ax.bar([x + (i - 1) * width for x in range(len(routes))], vals, width, label=name)
-        if key in baseline.get(hi, {}):
-            ax.axhline(baseline[hi][key], color="black", linestyle="--", linewidth=1, label="baseline GET /")
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(routes)))
-        ax.set_xticklabels([r.replace("/api/v1", "") for r in routes], rotation=30, ha="right", fontsize=8)
-        ax.set_title(title)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"Stratus benchmark {raw['started_at']} ({meta.get('commit', '')[:10]})")
-    fig.tight_layout()
-    fig.savefig(out_dir / "results.png", dpi=90)
+    # The plot (results.svg) is drawn from results.json by bench/plot (plotters), run by bench/run.
 
 
 if __name__ == "__main__":
