@@ -88,8 +88,17 @@ pub fn format_for_people(at: OffsetDateTime) -> String {
 /// Formats a time as RFC 3339 UTC with exactly six fractional digits (`2026-11-23T10:30:00.123456Z`):
 /// fixed width, so the text sorts in time order.
 pub fn format_timestamp(at: OffsetDateTime) -> String {
+    let mut text = String::with_capacity(27);
+    // Writing into a `String` cannot fail.
+    let _ = write_timestamp(&mut text, at);
+    text
+}
+
+/// Writes what [`format_timestamp`] returns, without a `String` of its own (each log line has one).
+pub fn write_timestamp(w: &mut impl fmt::Write, at: OffsetDateTime) -> fmt::Result {
     let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
+    write!(
+        w,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
         at.year(),
         u8::from(at.month()),

@@ -148,6 +148,23 @@ where
     })?
 }
 
+impl Detached {
+    /// A read: on the caller's task when the store reads inline (nothing to cut: it has no await point),
+    /// otherwise on a task of its own, like every other call.
+    async fn read<T, Fut>(&self, call: impl FnOnce(Arc<dyn Store>) -> Fut) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let store = Arc::clone(&self.0);
+        if self.0.reads_inline() {
+            call(store).await
+        } else {
+            detach(call(store)).await
+        }
+    }
+}
+
 #[async_trait]
 impl Store for Detached {
     fn backend(&self) -> &'static str {
@@ -159,11 +176,7 @@ impl Store for Detached {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        if self.0.reads_inline() {
-            return self.0.ping().await;
-        }
-        let store = Arc::clone(&self.0);
-        detach(async move { store.ping().await }).await
+        self.read(|store| async move { store.ping().await }).await
     }
 
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
@@ -172,19 +185,13 @@ impl Store for Detached {
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
-        if self.0.reads_inline() {
-            return self.0.latest_submission().await;
-        }
-        let store = Arc::clone(&self.0);
-        detach(async move { store.latest_submission().await }).await
+        self.read(|store| async move { store.latest_submission().await })
+            .await
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
-        if self.0.reads_inline() {
-            return self.0.submission(id).await;
-        }
-        let store = Arc::clone(&self.0);
-        detach(async move { store.submission(id).await }).await
+        self.read(|store| async move { store.submission(id).await })
+            .await
     }
 
     async fn submissions_by_user(
@@ -192,11 +199,9 @@ impl Store for Detached {
         username: &Username,
         page: &PageRequest,
     ) -> Result<Page<Submission>, StoreError> {
-        if self.0.reads_inline() {
-            return self.0.submissions_by_user(username, page).await;
-        }
-        let (store, username, page) = (Arc::clone(&self.0), username.clone(), page.clone());
-        detach(async move { store.submissions_by_user(&username, &page).await }).await
+        let (username, page) = (username.clone(), page.clone());
+        self.read(|store| async move { store.submissions_by_user(&username, &page).await })
+            .await
     }
 
     async fn add_visits(&self, n: u64) -> Result<u64, StoreError> {
@@ -213,11 +218,8 @@ impl Store for Detached {
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
-        if self.0.reads_inline() {
-            return self.0.visit_count().await;
-        }
-        let store = Arc::clone(&self.0);
-        detach(async move { store.visit_count().await }).await
+        self.read(|store| async move { store.visit_count().await })
+            .await
     }
 
     async fn close(&self) {

@@ -78,6 +78,19 @@ impl fmt::Debug for SqliteDb {
 #[derive(Debug, Clone)]
 pub struct PgDb(Arc<PostgresStore>);
 
+impl PgDb {
+    /// A read on the pool, detached, with the store's deadline, error mapping and credential refresh.
+    async fn read<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(PgPool) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let store = Arc::clone(&self.0);
+        detach(async move { store.call(what, f).await }).await
+    }
+}
+
 impl SqlDb {
     pub(crate) fn sqlite(store: &SqliteStore, timeout: Duration) -> Self {
         let (writer, reader) = store.pools();
@@ -118,15 +131,7 @@ impl SqlDb {
                 })
                 .await
             }
-            Self::Postgres(db) => {
-                let store = Arc::clone(&db.0);
-                detach(async move {
-                    store
-                        .call(what, move |pool| f(SqlPool::Postgres(pool)))
-                        .await
-                })
-                .await
-            }
+            Self::Postgres(db) => db.read(what, move |pool| f(SqlPool::Postgres(pool))).await,
         }
     }
 
@@ -148,14 +153,8 @@ impl SqlDb {
         T: Send + 'static,
     {
         match self {
-            Self::Sqlite(db) => db
-                .inline
-                .run(sqlite)
-                .map_err(|err| StoreError::unavailable(err.context(what))),
-            Self::Postgres(db) => {
-                let store = Arc::clone(&db.0);
-                detach(async move { store.call(what, postgres).await }).await
-            }
+            Self::Sqlite(db) => db.inline.run(what, sqlite),
+            Self::Postgres(db) => db.read(what, postgres).await,
         }
     }
 

@@ -122,17 +122,6 @@ impl SqliteStore {
         Arc::clone(&self.reads)
     }
 
-    /// Runs one read statement on one of the board's read connections, inline (see [`Readers`]).
-    fn read<T>(
-        &self,
-        what: &'static str,
-        statement: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        self.reads
-            .run(statement)
-            .map_err(|err| StoreError::unavailable(err.context(what)))
-    }
-
     /// Opens the file and runs the migrations, nothing else (`stratus migrate`).
     pub async fn migrate_only(settings: &SqliteSettings) -> anyhow::Result<()> {
         let store = Self::open(settings).await?;
@@ -188,12 +177,22 @@ impl Readers {
         Ok(conn)
     }
 
-    /// Runs `statement` on an idle connection (opening one if none is idle). A connection whose statement
-    /// failed is closed rather than kept.
+    /// Runs `statement` on an idle connection (opening one if none is idle); a failure is `Unavailable`,
+    /// with `what` ("reading the latest submission") as its context. A connection whose statement failed
+    /// is closed rather than kept.
     pub(crate) fn run<T, E: Into<anyhow::Error>>(
         &self,
+        what: &'static str,
         statement: impl FnOnce(&rusqlite::Connection) -> Result<T, E>,
-    ) -> Result<T, anyhow::Error> {
+    ) -> Result<T, StoreError> {
+        self.try_run(statement)
+            .map_err(|err| StoreError::unavailable(err.context(what)))
+    }
+
+    fn try_run<T, E: Into<anyhow::Error>>(
+        &self,
+        statement: impl FnOnce(&rusqlite::Connection) -> Result<T, E>,
+    ) -> anyhow::Result<T> {
         if self.closed.load(std::sync::atomic::Ordering::Acquire) {
             anyhow::bail!("the SQLite store is closed");
         }
@@ -442,7 +441,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read("pinging SQLite", |conn| {
+        self.reads.run("pinging SQLite", |conn| {
             conn.prepare_cached(COUNT_SQL)?
                 .query_row([], |row| row.get::<_, i64>(0))
                 .map(drop)
@@ -461,25 +460,27 @@ impl Store for SqliteStore {
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
-        self.read("reading the latest submission", |conn| {
-            conn.prepare_cached(LATEST_SQL)?
-                .query_row([], StoredRow::read)
-                .optional()
-        })?
-        .as_ref()
-        .map(StoredRow::submission)
-        .transpose()
+        self.reads
+            .run("reading the latest submission", |conn| {
+                conn.prepare_cached(LATEST_SQL)?
+                    .query_row([], StoredRow::read)
+                    .optional()
+            })?
+            .as_ref()
+            .map(StoredRow::submission)
+            .transpose()
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
-        self.read("reading a submission", |conn| {
-            conn.prepare_cached(BY_ID_SQL)?
-                .query_row([id.to_string()], StoredRow::read)
-                .optional()
-        })?
-        .as_ref()
-        .map(StoredRow::submission)
-        .transpose()
+        self.reads
+            .run("reading a submission", |conn| {
+                conn.prepare_cached(BY_ID_SQL)?
+                    .query_row([id.to_string()], StoredRow::read)
+                    .optional()
+            })?
+            .as_ref()
+            .map(StoredRow::submission)
+            .transpose()
     }
 
     async fn submissions_by_user(
@@ -489,7 +490,7 @@ impl Store for SqliteStore {
     ) -> Result<Page<Submission>, StoreError> {
         let (before, fetch) = CURSORS.bounds(page)?;
         // One extra row tells whether another page exists, so the last page has no dangling cursor.
-        let rows = self.read("reading a user's submissions", |conn| {
+        let rows = self.reads.run("reading a user's submissions", |conn| {
             conn.prepare_cached(BY_USER_SQL)?
                 .query_map(
                     rusqlite::params![username.as_str(), before, fetch],
@@ -509,7 +510,7 @@ impl Store for SqliteStore {
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
-        let total: i64 = self.read("reading the visit count", |conn| {
+        let total: i64 = self.reads.run("reading the visit count", |conn| {
             conn.prepare_cached(COUNT_SQL)?
                 .query_row([], |row| row.get(0))
         })?;

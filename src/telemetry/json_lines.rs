@@ -22,6 +22,8 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
+use crate::domain::submission::write_timestamp;
+
 /// Span fields as a JSON object's members, without the braces.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct JsonFields;
@@ -161,21 +163,6 @@ impl Visit for Members<'_> {
             w.write_char('"')
         });
     }
-}
-
-/// RFC 3339 UTC with microseconds, as before: `2026-11-23T16:27:20.916584Z`.
-fn write_timestamp(w: &mut impl fmt::Write, at: time::OffsetDateTime) -> fmt::Result {
-    write!(
-        w,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.microsecond()
-    )
 }
 
 fn write_json_str(w: &mut impl fmt::Write, text: &str) -> fmt::Result {

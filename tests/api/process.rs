@@ -207,13 +207,18 @@ async fn buffered_log_lines_wait_but_a_warning_and_a_clean_exit_write_them_all_i
             .get(format!("{base}{path}"))
             .header("x-request-id", id)
     };
-    for i in 0..20 {
-        let reply = get("/api/v1/visits", format!("buffered-{i}"))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(reply.status(), 200);
-    }
+    let visits = |ids: std::ops::Range<u32>| {
+        let requests: Vec<_> = ids
+            .map(|i| get("/api/v1/visits", format!("buffered-{i}")))
+            .collect();
+        async move {
+            // One after the other: the log's order is the order sent.
+            for request in requests {
+                assert_eq!(request.send().await.expect("sent").status(), 200);
+            }
+        }
+    };
+    visits(0..20).await;
     let early = lines_until(&mut app.lines, Duration::from_millis(500), |_| false).await;
     assert!(early.is_empty(), "INFO lines wait: {early:?}");
 
@@ -249,13 +254,7 @@ async fn buffered_log_lines_wait_but_a_warning_and_a_clean_exit_write_them_all_i
     );
 
     assert_eq!(holder.finish().await, 201);
-    for i in 20..30 {
-        let reply = get("/api/v1/visits", format!("buffered-{i}"))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(reply.status(), 200);
-    }
+    visits(20..30).await;
     sigterm(&app.child);
     let status = tokio::time::timeout(Duration::from_secs(15), app.child.wait())
         .await
