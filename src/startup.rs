@@ -54,6 +54,7 @@ impl Application {
             instance,
             proxies: settings.http.trusted_proxies.clone().into(),
             metrics: telemetry::metrics_handle(),
+            counters: telemetry::Counters::new(),
         });
         tracing::info!(
             %address,

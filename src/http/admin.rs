@@ -29,7 +29,7 @@ use super::{
     csrf,
     error::{ApiError, HtmlError},
     extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
-    pages::PageChrome,
+    pages::{self, PageChrome},
 };
 use crate::{
     auth::{
@@ -95,10 +95,6 @@ fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
     response
 }
 
-fn render(template: &impl Template) -> Result<String, ApiError> {
-    template.render().map_err(|e| ApiError::Internal(e.into()))
-}
-
 /// Checks an admin form's envelope (same site, form encoding, size, CSRF token) and parses its fields.
 async fn read_form(request: Request, limit: usize) -> Result<(Parts, Fields), HtmlError> {
     let (parts, body) = request.into_parts();
@@ -162,7 +158,7 @@ struct SetupPage {
 }
 
 fn setup_page(state: &AppState, status: StatusCode) -> Result<Response, HtmlError> {
-    let body = render(&SetupPage {
+    let body = pages::render(&SetupPage {
         page: PageChrome::current(),
         writes_open: state.auth.writes_are_open(),
     })?;
@@ -188,7 +184,7 @@ pub(crate) async fn login_form(
         return Ok(see_other(&next, Vec::new()));
     }
     let (csrf_token, cookies) = csrf_for(&headers, client);
-    let body = render(&LoginPage {
+    let body = pages::render(&LoginPage {
         page: PageChrome::current(),
         csrf_token,
         username: String::new(),
@@ -228,7 +224,7 @@ pub(crate) async fn login(
     let next = local_path_or_admin(fields.get("next")).to_owned();
     let (csrf_token, cookies) = csrf_for(&parts.headers, client);
     let refuse = |status: StatusCode, error: String, retry: Option<Duration>| {
-        let body = render(&LoginPage {
+        let body = pages::render(&LoginPage {
             page: PageChrome::current(),
             csrf_token: csrf_token.clone(),
             username: username.clone(),
@@ -389,7 +385,7 @@ pub(crate) async fn list_posts(
     };
     let page = store::all_posts_page(&state.sql, number, POSTS_PER_PAGE).await?;
     let (csrf_token, cookies) = csrf_for(&headers, client);
-    let body = render(&PostsPage {
+    let body = pages::render(&PostsPage {
         page: PageChrome::current(),
         bar_username: admin.username,
         csrf_token,
@@ -527,7 +523,7 @@ pub(crate) async fn new_post_form(
     headers: HeaderMap,
 ) -> Result<Response, HtmlError> {
     let (csrf_token, cookies) = csrf_for(&headers, client);
-    let body = render(&EditorPage::new(
+    let body = pages::render(&EditorPage::new(
         &admin.username,
         csrf_token,
         None,
@@ -544,7 +540,7 @@ fn editor_again(
     cookies: Vec<HeaderValue>,
 ) -> Result<Response, HtmlError> {
     page.problem = problem;
-    Ok(private_page(status, render(&page)?, cookies))
+    Ok(private_page(status, pages::render(&page)?, cookies))
 }
 
 const SESSION_ENDED: &str = "Your session has ended, so nothing was saved. Your text is still below: sign in again in another tab (at /admin/login), then come back here and save again.";
@@ -642,7 +638,7 @@ pub(crate) async fn edit_post_form(
     };
     let mut page = EditorPage::new(&admin.username, csrf_token, Some(&post), form);
     page.notice = notice_of(query.as_deref());
-    Ok(private_page(StatusCode::OK, render(&page)?, cookies))
+    Ok(private_page(StatusCode::OK, pages::render(&page)?, cookies))
 }
 
 /// `POST /admin/posts/{id}`: saves the post if nobody saved it since the author loaded it (303 back to
@@ -797,7 +793,7 @@ fn refused(
             "Open the post".to_owned(),
         ),
     };
-    let body = render(&MessagePage {
+    let body = pages::render(&MessagePage {
         page: PageChrome::current(),
         bar_username: admin.username.clone(),
         csrf_token,
@@ -880,7 +876,7 @@ pub(crate) async fn confirm_delete(
         .into());
     };
     let (csrf_token, cookies) = csrf_for(&headers, client);
-    let body = render(&ConfirmDeletePage {
+    let body = pages::render(&ConfirmDeletePage {
         page: PageChrome::current(),
         bar_username: admin.username,
         csrf_token,

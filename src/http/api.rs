@@ -186,7 +186,7 @@ pub(crate) async fn create_submission(
     let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
     let submission = parse_new_submission(&parse_json::<NewSubmissionBody>(&bytes)?)?;
     state.store.insert_submission(&submission).await?;
-    metrics::counter!("stratus_submissions_created_total").increment(1);
+    state.counters.submissions_created.increment(1);
     tracing::info!(submission_id = %submission.id, "submission stored");
     let location = HeaderValue::from_str(&format!("/api/v1/submissions/{}", submission.id))
         .map_err(|e| ApiError::Internal(e.into()))?;

@@ -25,7 +25,7 @@ use super::{
     AppState,
     error::{ApiError, HtmlError},
     extract::{ClientContext, Fields},
-    pages::PageChrome,
+    pages::{self, PageChrome},
 };
 use crate::{
     blog::{PageNumber, Post, Slug, markdown, render_markdown, store},
@@ -264,10 +264,6 @@ struct SitemapDocument {
     posts: Vec<PostView>,
 }
 
-fn rendered(template: &impl Template) -> Result<String, ApiError> {
-    template.render().map_err(|e| ApiError::Internal(e.into()))
-}
-
 /// `?page=N` (absent: the first page). Other parameters are ignored, as a CDN's tracking tags would be.
 fn page_number(query: Option<&str>) -> Result<PageNumber, ApiError> {
     let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
@@ -289,7 +285,7 @@ pub(crate) async fn index(
     if page.items.is_empty() && number != PageNumber::FIRST {
         return Ok(not_found_page()?);
     }
-    let body = rendered(&IndexPage {
+    let body = pages::render(&IndexPage {
         page: PageChrome::current(),
         posts: page.items.iter().map(|p| PostView::new(p, false)).collect(),
         page_number: number.get(),
@@ -305,7 +301,7 @@ pub(crate) async fn index(
 
 /// The friendly 404 for the blog: a page that says what happened and where to go.
 fn not_found_page() -> Result<Response, ApiError> {
-    let body = rendered(&NotFoundPage {
+    let body = pages::render(&NotFoundPage {
         page: PageChrome::current(),
     })?;
     let mut response = (StatusCode::NOT_FOUND, Html(body)).into_response();
@@ -328,7 +324,7 @@ pub(crate) async fn show_post(
     let Some(post) = store::published_post(&state.sql, slug).await? else {
         return Ok(not_found_page()?);
     };
-    let body = rendered(&PostPage {
+    let body = pages::render(&PostPage {
         page: PageChrome::current(),
         post: PostView::new(&post, true),
     })?;
@@ -349,7 +345,7 @@ pub(crate) async fn feed(
         .map(|p| p.updated_at)
         .max()
         .map_or_else(|| "1970-01-01T00:00:00Z".to_owned(), format_timestamp);
-    let body = rendered(&FeedDocument {
+    let body = pages::render(&FeedDocument {
         origin: origin.as_str().to_owned(),
         updated,
         posts: posts.iter().map(|p| PostView::new(p, true)).collect(),
@@ -374,7 +370,7 @@ pub(crate) async fn sitemap(
         .map(|p| p.updated_at)
         .max()
         .map(format_timestamp);
-    let body = rendered(&SitemapDocument {
+    let body = pages::render(&SitemapDocument {
         origin: origin.as_str().to_owned(),
         blog_updated,
         posts: posts.iter().map(|p| PostView::new(p, false)).collect(),

@@ -11,9 +11,9 @@ use axum::{
 
 use super::{
     AppState, csrf,
-    error::{ApiError, HtmlError},
+    error::HtmlError,
     extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
-    pages::PageChrome,
+    pages::{self, PageChrome},
 };
 use crate::domain::{
     EightDigits, Submission, Username,
@@ -138,7 +138,7 @@ fn render(
     status: StatusCode,
     set_cookie: Option<HeaderValue>,
 ) -> Result<Response, HtmlError> {
-    let body = page.render().map_err(|e| ApiError::Internal(e.into()))?;
+    let body = pages::render(page)?;
     let mut response = (status, Html(body)).into_response();
     let headers = response.headers_mut();
     // The page holds a per-browser token and a live count: never cached anywhere.
@@ -157,14 +157,13 @@ pub fn render_board_for_bench(
     latest: Option<Submission>,
     csrf_token: &str,
 ) -> askama::Result<String> {
-    BoardPage {
+    pages::render_html(&BoardPage {
         page: PageChrome::current(),
         latest: latest.as_ref().map(LatestView::from),
         visits,
         form: FormState::default(),
         csrf_token: csrf_token.to_owned(),
-    }
-    .render()
+    })
 }
 
 /// `GET /`: the form, the latest submission and the visit count. Each successful view counts once.
@@ -182,7 +181,7 @@ pub(crate) async fn show_board(
         // Counted with its batch, together with the read of the latest submission: if the read fails, the
         // view was not successful and is not counted.
         let visit = state.visits.record().await?;
-        metrics::counter!("stratus_visits_total").increment(1);
+        state.counters.visits.increment(1);
         (visit.latest, visit.number)
     };
     let (csrf_token, set_cookie) = csrf::issue(&headers, client.https);
@@ -213,7 +212,7 @@ pub(crate) async fn submit_from_form(
         Ok(valid) => {
             let submission = Submission::new(valid.username, valid.number);
             state.store.insert_submission(&submission).await?;
-            metrics::counter!("stratus_submissions_created_total").increment(1);
+            state.counters.submissions_created.increment(1);
             tracing::info!(submission_id = %submission.id, "submission stored");
             // 303 See Other: the browser follows with a GET, so a reload never re-posts the form.
             Ok(Redirect::to("/").into_response())

@@ -232,7 +232,7 @@ impl IntoResponse for HtmlError {
             message: self.0.to_string(),
             request_id: current_request_id(),
         };
-        let body = page.render().unwrap_or_else(|_| format!("{status}"));
+        let body = super::pages::render_html(&page).unwrap_or_else(|_| format!("{status}"));
         self.0.finish((status, Html(body)).into_response())
     }
 }

@@ -45,7 +45,7 @@ use super::{
         self, ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type,
     },
     middleware::current_request_id,
-    pages::PageChrome,
+    pages::{self, PageChrome},
 };
 use crate::{
     domain::{
@@ -873,7 +873,7 @@ pub(crate) async fn show_files(
         writes_open: viewer.writes_open,
         max_upload: human_size(state.files.max_upload_bytes),
     };
-    let body = page.render().map_err(|e| ApiError::Internal(e.into()))?;
+    let body = pages::render(&page)?;
     let mut response = Html(body).into_response();
     response
         .headers_mut()

@@ -18,37 +18,19 @@ use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::Semaphore;
 
 use super::{AppState, error::ApiError, error::HtmlError, extract::ClientContext};
-use crate::{instance::Instance, lifecycle::Lifecycle, storage::with_deadline};
+use crate::{
+    instance::Instance,
+    lifecycle::Lifecycle,
+    storage::with_deadline,
+    telemetry::request::{self, RequestContext},
+};
 
 /// `X-Request-Id`.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `X-Served-By`: which instance answered.
 pub static X_SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 
-/// What every part of a request's handling may want to know, without threading it through every call.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    /// This request's id.
-    pub request_id: Arc<str>,
-    /// The instance answering.
-    pub instance: Arc<str>,
-}
-
-tokio::task_local! {
-    static CONTEXT: RequestContext;
-}
-
-/// The current request's id, or `-` outside a request.
-pub fn current_request_id() -> String {
-    CONTEXT
-        .try_with(|c| c.request_id.to_string())
-        .unwrap_or_else(|_| "-".to_owned())
-}
-
-/// The instance name, as seen by the current request.
-pub fn current_instance() -> Option<Arc<str>> {
-    CONTEXT.try_with(|c| Arc::clone(&c.instance)).ok()
-}
+pub use crate::telemetry::request::{current_instance, current_request_id};
 
 /// An incoming id is kept when it looks like an id (1-128 of `A-Z a-z 0-9 . _ : -`), so ids from the load
 /// balancer or a client tie logs together; anything else (too long, spaces, control characters that would
@@ -104,10 +86,10 @@ impl Observer {
     }
 }
 
-/// The one layer around every route, outermost: gives the request its id (task-local, for the handlers'
-/// logs and error bodies), runs it inside a span (method, matched route, request id), then writes one log
-/// line (status, latency), counts it in the metrics (count, latency, in flight, by method, route and
-/// status) and adds the id, instance and security headers to the response.
+/// The one layer around every route, outermost: gives the request its id and context (task-local, for
+/// the handlers' logs and error bodies: `telemetry::request`), then writes one log line (status, latency),
+/// counts it in the metrics (count, latency, in flight, by method, route and status) and adds the id,
+/// instance and security headers to the response.
 ///
 /// One `from_fn` instead of three: each layer boxed its future and cloned the state, and the route label
 /// was built as a `String` twice per request.
@@ -137,34 +119,43 @@ pub async fn observe(
     }
     let https = ClientContext::from_request(&request, &observer.proxies).https;
     let instance = observer.instance.name();
-    let method = request.method().clone();
     // The matched template (`/api/v1/users/{username}/submissions`), never the raw path, so labels stay
     // few. `MatchedPath` is a reference count: no copy of the text.
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let span = tracing::info_span!("request", %method, route, request_id = &*request_id);
     let context = RequestContext {
         request_id,
         instance: Arc::clone(&instance),
+        method: request.method().clone(),
+        route: request.extensions().get::<MatchedPath>().cloned(),
+    };
+    // Only the pretty format, which shows spans but not the task-local, gets a span.
+    let span = if request::request_spans() {
+        tracing::info_span!("request", method = %context.method, route = context.route(), request_id = &*context.request_id)
+    } else {
+        tracing::Span::none()
     };
 
     let in_flight = InFlight::start(&observer.metrics.in_flight);
-    let mut response =
-        tracing::Instrument::instrument(CONTEXT.scope(context, next.run(request)), span.clone())
-            .await;
+    let mut response = tracing::Instrument::instrument(
+        request::scope(context.clone(), next.run(request)),
+        span.clone(),
+    )
+    .await;
     drop(in_flight);
     let elapsed = started.elapsed();
     let status = response.status();
-    observer.metrics.record(&method, route, status, elapsed);
-    {
-        let _entered = span.enter();
-        let (status, latency_ms) = (status.as_u16(), elapsed.as_secs_f64() * 1000.0);
-        if status >= 500 {
-            tracing::warn!(status, latency_ms, "request finished");
-        } else {
-            tracing::info!(status, latency_ms, "request finished");
-        }
-    }
+    observer
+        .metrics
+        .record(&context.method, context.route(), status, elapsed);
+    span.in_scope(|| {
+        request::sync_scope(context, || {
+            let (status, latency_ms) = (status.as_u16(), elapsed.as_secs_f64() * 1000.0);
+            if status >= 500 {
+                tracing::warn!(status, latency_ms, "request finished");
+            } else {
+                tracing::info!(status, latency_ms, "request finished");
+            }
+        });
+    });
 
     let headers = response.headers_mut();
     if let Some(value) = id_header {

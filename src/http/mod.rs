@@ -86,6 +86,8 @@ pub struct AppParts {
     pub proxies: Arc<[IpNet]>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The board's counters.
+    pub counters: crate::telemetry::Counters,
 }
 
 /// Limits for the routes that do work.

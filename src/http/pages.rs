@@ -5,7 +5,7 @@
 //! with `Vary: Accept-Encoding` so that CloudFront keeps one copy per encoding. Each encoding has its own
 //! strong ETag (`"<hash>"`, `"<hash>-br"`, `"<hash>-gz"`): they are different bytes.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::{
     extract::Path,
@@ -14,7 +14,20 @@ use axum::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::middleware::current_instance;
+use super::{error::ApiError, middleware::current_instance};
+
+/// Renders a page into a buffer sized for it: askama's own size hint counts the template's text but not
+/// what fills it, so the board page (4 KB against a 2.8 KB hint) grew and was copied once per view.
+pub(crate) fn render_html<T: askama::Template>(page: &T) -> askama::Result<String> {
+    let mut html = String::with_capacity(T::SIZE_HINT * 2);
+    page.render_into(&mut html)?;
+    Ok(html)
+}
+
+/// [`render_html`], a failure being this service's fault (500).
+pub(crate) fn render(page: &impl askama::Template) -> Result<String, ApiError> {
+    render_html(page).map_err(|e| ApiError::Internal(e.into()))
+}
 
 /// A static file compiled into the binary and served under a content-hashed name.
 #[derive(Debug)]
@@ -200,7 +213,7 @@ pub(crate) struct PageChrome {
     /// Board script URL.
     pub(crate) board_js_href: &'static str,
     /// Instance that rendered the page.
-    pub(crate) instance: String,
+    pub(crate) instance: Arc<str>,
     /// Service version.
     pub(crate) version: &'static str,
 }
@@ -211,9 +224,7 @@ impl PageChrome {
         Self {
             css_href: &ASSETS.css.path,
             board_js_href: &ASSETS.board_js.path,
-            instance: current_instance()
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
+            instance: current_instance().unwrap_or_else(|| Arc::from("")),
             version: env!("CARGO_PKG_VERSION"),
         }
     }

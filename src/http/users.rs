@@ -22,7 +22,7 @@ use super::{
     error::{ApiError, FieldError, HtmlError, Problem},
     extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
     files::{page_request, problem},
-    pages::PageChrome,
+    pages::{self, PageChrome},
 };
 use crate::{
     domain::{
@@ -308,7 +308,7 @@ async fn render_users(
 ) -> Result<Response, HtmlError> {
     let listed = UserStore::new(state.sql.clone()).list(page).await?;
     let (csrf_token, set_cookie) = csrf::issue(headers, https);
-    let body = UsersPage {
+    let body = pages::render(&UsersPage {
         page: PageChrome::current(),
         users: listed
             .items
@@ -326,9 +326,7 @@ async fn render_users(
         csrf_token,
         can_write: viewer.can_write(),
         writes_open: viewer.writes_open,
-    }
-    .render()
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    })?;
     let mut response = (status, Html(body)).into_response();
     response
         .headers_mut()

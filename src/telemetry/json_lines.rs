@@ -6,6 +6,9 @@
 //! showed in the read routes' profiles. Here a span's fields are kept as a ready JSON fragment
 //! (`"method":"GET","route":"/"`), and an event is written straight into the output buffer.
 //!
+//! A request's method, route and id come from its task-local context (`super::request`), not from a
+//! span, but are written where a span's fields would be.
+//!
 //! The shape is the one the service has always logged (tests/api/process.rs checks it):
 //! `{"timestamp":"2026-11-23T16:27:20.916584Z","level":"INFO","message":"...",<fields>,
 //! "target":"stratus::http::middleware","span":{<span fields>,"name":"request"}}`.
@@ -75,8 +78,20 @@ where
             .parent()
             .and_then(|id| ctx.span(id))
             .or_else(|| ctx.lookup_current());
+        // The request's context (`super::request`) opens the object; a span (an instrumented function
+        // inside the request, or any span outside one) adds its fields and names it.
+        let in_request = super::request::with_current(|request| {
+            writer.write_str(",\"span\":{\"method\":")?;
+            write_json_str(&mut writer, request.method.as_str())?;
+            writer.write_str(",\"route\":")?;
+            write_json_str(&mut writer, request.route())?;
+            writer.write_str(",\"request_id\":")?;
+            write_json_str(&mut writer, &request.request_id)
+        })
+        .transpose()?
+        .is_some();
         if let Some(span) = span {
-            writer.write_str(",\"span\":{")?;
+            writer.write_str(if in_request { "," } else { ",\"span\":{" })?;
             let extensions = span.extensions();
             if let Some(fields) = extensions
                 .get::<FormattedFields<N>>()
@@ -88,6 +103,8 @@ where
             writer.write_str("\"name\":")?;
             write_json_str(&mut writer, span.name())?;
             writer.write_char('}')?;
+        } else if in_request {
+            writer.write_str(",\"name\":\"request\"}")?;
         }
         writer.write_str("}\n")
     }
@@ -300,6 +317,38 @@ mod tests {
         assert!(line["nan"].is_null());
         assert_eq!(line["message"], "odd \u{7f} text");
         assert!(line.get("span").is_none());
+    }
+
+    #[test]
+    fn lines_inside_a_request_carry_its_method_route_and_id() {
+        let request = super::super::request::RequestContext {
+            request_id: "req-1".into(),
+            instance: "i-1".into(),
+            method: axum::http::Method::POST,
+            route: None,
+        };
+        let lines = lines_of(|| {
+            super::super::request::sync_scope(request, || {
+                tracing::info!(status = 201u16, "request finished");
+                let span = tracing::info_span!("Storing a post", slug = "a\"b");
+                let _entered = span.enter();
+                tracing::warn!("inside a function's span");
+            });
+            tracing::info!("after the request");
+        });
+        assert_eq!(lines.len(), 3);
+        let span = &lines[0]["span"];
+        assert_eq!(span["method"], "POST");
+        assert_eq!(span["route"], "unmatched");
+        assert_eq!(span["request_id"], "req-1");
+        assert_eq!(span["name"], "request");
+        assert_eq!(lines[0]["status"], 201);
+        // An instrumented function inside the request: its span's name and fields, and still the request.
+        let span = &lines[1]["span"];
+        assert_eq!(span["request_id"], "req-1");
+        assert_eq!(span["slug"], "a\"b");
+        assert_eq!(span["name"], "Storing a post");
+        assert!(lines[2].get("span").is_none(), "{}", lines[2]);
     }
 
     #[test]
