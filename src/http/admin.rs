@@ -96,14 +96,14 @@ fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
 }
 
 /// Checks an admin form's envelope (same site, form encoding, size, CSRF token) and parses its fields.
-async fn read_form(request: Request, limit: usize) -> Result<(Parts, Fields), HtmlError> {
+async fn read_form(request: Request, limit: usize) -> Result<(Parts, Fields<'static>), HtmlError> {
     let (parts, body) = request.into_parts();
     csrf::refuse_cross_site(&parts.headers)?;
     require_content_type(&parts.headers, MediaType::Form)?;
     let bytes = read_body(&parts.headers, body, limit).await?;
     let fields = Fields::parse(&bytes)?;
     csrf::verify(&parts.headers, fields.get("csrf_token"))?;
-    Ok((parts, fields))
+    Ok((parts, fields.into_owned()))
 }
 
 /// The CSRF token for the page and the cookie to set, if the browser has none yet.

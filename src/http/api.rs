@@ -269,7 +269,7 @@ pub(crate) async fn user_submissions(
     })?;
     let username = Username::parse(&raw)
         .map_err(|e| ApiError::BadRequest(format!("The username in the path is not valid: {e}")))?;
-    let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
+    let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
     let limit = fields
         .get("limit")
         .map(PageLimit::parse)

@@ -81,6 +81,11 @@ struct NewBoardSubmission {
     number: EightDigits,
 }
 
+/// The page's eight digit boxes.
+const DIGIT_FIELDS: [&str; 8] = [
+    "digit1", "digit2", "digit3", "digit4", "digit5", "digit6", "digit7", "digit8",
+];
+
 /// Parses the board form: `username` plus either `digit1`..`digit8` (the page) or `number` (curl, the
 /// seed's own form). On failure, the typed values come back with a message per wrong field.
 fn parse_board_form(fields: &Fields) -> Result<NewBoardSubmission, Box<FormState>> {
@@ -89,8 +94,7 @@ fn parse_board_form(fields: &Fields) -> Result<NewBoardSubmission, Box<FormState
         ..FormState::default()
     };
     let username = Username::parse(&state.username).map_err(|e| e.to_string());
-    let digit_fields: Vec<Option<&str>> =
-        (1..=8).map(|i| fields.get(&format!("digit{i}"))).collect();
+    let digit_fields = DIGIT_FIELDS.map(|name| fields.get(name));
     let number = match fields.get("number") {
         Some(_) if digit_fields.iter().any(Option::is_some) => {
             Err("Send either `number` or `digit1` to `digit8`, not both.".to_owned())

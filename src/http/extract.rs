@@ -6,7 +6,7 @@
 //! stored name would not be what was sent) and fields given twice (it keeps one of them).
 
 use std::{
-    collections::HashMap,
+    borrow::Cow,
     net::{IpAddr, SocketAddr},
     sync::{
         Arc,
@@ -93,16 +93,28 @@ pub fn require_content_type(headers: &HeaderMap, expected: MediaType) -> Result<
     }))
 }
 
-/// Fields of a form body or query string, each name at most once.
+/// Fields of a form body or query string, each name at most once, borrowed from the text where nothing
+/// needed decoding.
+///
+/// A list, not a map: these forms have a handful of fields, a scan of a few is cheaper than hashing each
+/// name, and [`MAX_FIELDS`] keeps the duplicate check's scans bounded whatever a client sends.
 #[derive(Debug, Default)]
-pub struct Fields(HashMap<String, String>);
+pub struct Fields<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl Fields {
+/// The most fields a form or query string may have: every form here has fewer than 15.
+pub const MAX_FIELDS: usize = 64;
+
+impl<'a> Fields<'a> {
     /// Parses `application/x-www-form-urlencoded` text strictly: every name and value must decode to
-    /// UTF-8, and no name may repeat.
-    pub fn parse(raw: &[u8]) -> Result<Self, ApiError> {
-        let mut fields = HashMap::new();
+    /// UTF-8, no name may repeat, and there are at most [`MAX_FIELDS`].
+    pub fn parse(raw: &'a [u8]) -> Result<Self, ApiError> {
+        let mut fields = Vec::new();
         for pair in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            if fields.len() == MAX_FIELDS {
+                return Err(ApiError::BadRequest(format!(
+                    "There are more than {MAX_FIELDS} fields; this form has far fewer."
+                )));
+            }
             let (name, value) = match pair.iter().position(|b| *b == b'=') {
                 Some(at) => (&pair[..at], &pair[at + 1..]),
                 None => (pair, &[][..]),
@@ -116,31 +128,53 @@ impl Fields {
                     printable(&name)
                 ))
             })?;
-            if fields.contains_key(&name) {
+            if fields.iter().any(|(seen, _)| *seen == name) {
                 return Err(ApiError::BadRequest(format!(
                     "The field `{}` was sent more than once.",
                     printable(&name)
                 )));
             }
-            fields.insert(name, value);
+            fields.push((name, value));
         }
         Ok(Self(fields))
     }
 
+    /// The same fields, owning their text (to outlive the bytes they were parsed from).
+    pub fn into_owned(self) -> Fields<'static> {
+        Fields(
+            self.0
+                .into_iter()
+                .map(|(name, value)| {
+                    (
+                        Cow::Owned(name.into_owned()),
+                        Cow::Owned(value.into_owned()),
+                    )
+                })
+                .collect(),
+        )
+    }
+
     /// A field's value, if sent.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+        self.0
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_ref())
     }
 }
 
-/// `+` is a space, then percent-decoding; `None` when the bytes are not UTF-8.
-fn decode_component(raw: &[u8]) -> Option<String> {
+/// `+` is a space, then percent-decoding; `None` when the bytes are not UTF-8. Text with neither is
+/// borrowed as it is.
+fn decode_component(raw: &[u8]) -> Option<Cow<'_, str>> {
+    if !raw.iter().any(|b| matches!(b, b'+' | b'%')) {
+        return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+    }
     let spaced: Vec<u8> = raw
         .iter()
         .map(|b| if *b == b'+' { b' ' } else { *b })
         .collect();
     let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
-    String::from_utf8(decoded).ok()
+    String::from_utf8(decoded).ok().map(Cow::Owned)
 }
 
 /// A field name safe to quote back in a message.
@@ -258,6 +292,28 @@ mod tests {
             let body = format!("{name}={a}&{name}={b}");
             proptest::prop_assert!(Fields::parse(body.as_bytes()).is_err());
         }
+    }
+
+    #[test]
+    fn more_fields_than_any_form_has_are_refused() {
+        let body = |n: usize| {
+            (0..n)
+                .map(|i| format!("f{i}=x"))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        assert!(Fields::parse(body(MAX_FIELDS).as_bytes()).is_ok());
+        match Fields::parse(body(MAX_FIELDS + 1).as_bytes()) {
+            Err(ApiError::BadRequest(message)) => assert!(message.contains("more than 64 fields")),
+            other => panic!("expected 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_needing_no_decoding_is_borrowed() {
+        let fields = Fields::parse(b"a=plain&b=with+space").unwrap_or_default();
+        assert!(matches!(fields.0[0].1, Cow::Borrowed("plain")));
+        assert!(matches!(fields.0[1].1, Cow::Owned(ref v) if v == "with space"));
     }
 
     #[test]

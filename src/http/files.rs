@@ -529,7 +529,7 @@ pub(crate) async fn list_files(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<FilePage>, ApiError> {
-    let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
+    let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
     let owner = owner_filter(&fields)?;
     let page = state.files.list(owner, &page_request(&fields)?).await?;
     Ok(Json(FilePage {
@@ -824,7 +824,7 @@ pub(crate) async fn show_files(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HtmlError> {
-    let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
+    let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
     let owner = owner_filter(&fields)?;
     let listed = state.files.list(owner, &page_request(&fields)?).await?;
     let users = UserStore::new(state.sql.clone())

@@ -95,7 +95,7 @@ impl Observer {
 /// was built as a `String` twice per request.
 pub async fn observe(
     State(observer): State<Arc<Observer>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
@@ -110,13 +110,9 @@ pub async fn observe(
             Arc::from(&*new_request_id().hyphenated().encode_lower(&mut text))
         }
     };
-    // Built once, cloned (a reference count) onto the request and the response.
+    // Echoed on the response. Not added to the request's own headers: nothing reads it there (handlers
+    // use the context), and the insert outgrew the map hyper sized for the headers it parsed.
     let id_header = HeaderValue::from_str(&request_id).ok();
-    if let Some(value) = &id_header {
-        request
-            .headers_mut()
-            .insert(X_REQUEST_ID.clone(), value.clone());
-    }
     let https = ClientContext::from_request(&request, &observer.proxies).https;
     let instance = observer.instance.name();
     // The matched template (`/api/v1/users/{username}/submissions`), never the raw path, so labels stay
@@ -158,6 +154,8 @@ pub async fn observe(
     });
 
     let headers = response.headers_mut();
+    // One growth of the map for everything added below, not one per size it passes through.
+    headers.reserve(SECURITY_HEADERS.len() + 4);
     if let Some(value) = id_header {
         headers.insert(X_REQUEST_ID.clone(), value);
     }

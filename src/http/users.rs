@@ -223,7 +223,7 @@ pub(crate) async fn list_users(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<UserPage>, ApiError> {
-    let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
+    let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
     let page = UserStore::new(state.sql.clone())
         .list(&page_request(&fields)?)
         .await?;
@@ -345,7 +345,7 @@ pub(crate) async fn show_users(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HtmlError> {
-    let fields = Fields::parse(query.unwrap_or_default().as_bytes())?;
+    let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
     let page = page_request(&fields)?;
     render_users(
         &state,
