@@ -29,13 +29,22 @@ fn main() -> Result<(), Box<dyn Error>> {
         .and_then(Value::as_u64)
         .ok_or("results.json has no connection counts")?
         .to_string();
-    let routes: Vec<String> = servers["stratus-sqlite"]
-        .as_object()
-        .ok_or("results.json has no stratus-sqlite results")?
-        .keys()
-        .filter(|route| !route.starts_with('_'))
-        .cloned()
-        .collect();
+    // Every route any drawn server has (a `--only postgres,flask` run has no SQLite results), in order.
+    let mut routes: Vec<String> = Vec::new();
+    for (server, _) in SERVERS {
+        for route in servers[server]
+            .as_object()
+            .into_iter()
+            .flat_map(|r| r.keys())
+        {
+            if !route.starts_with('_') && !routes.contains(route) {
+                routes.push(route.clone());
+            }
+        }
+    }
+    if routes.is_empty() {
+        return Err("results.json has no results of Stratus or Flask".into());
+    }
     let baseline = &results["derived"]["baseline"][&conns];
     let title = format!(
         "Stratus benchmark {} ({})",
