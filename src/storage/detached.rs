@@ -121,7 +121,12 @@ where
 {
     let state = Arc::new(CallState::new());
     let caller = Caller(Arc::clone(&state));
-    let mut task = tokio::spawn(CALL.scope(state, call));
+    let call = CALL.scope(state, call);
+    // The call's log lines (a failed statement's warning) still name the request they belong to.
+    let mut task = match crate::telemetry::request::with_current(Clone::clone) {
+        Some(request) => tokio::spawn(crate::telemetry::request::scope(request, call)),
+        None => tokio::spawn(call),
+    };
     let deadline = DEADLINE.try_with(|deadline| *deadline).ok();
     let joined = match deadline {
         None => (&mut task).await,
@@ -315,6 +320,29 @@ mod tests {
         let store = Detached::new(Arc::clone(&probe) as Arc<dyn Store>);
         let new = submission().expect("valid test values");
         (probe, store, new)
+    }
+
+    #[tokio::test]
+    async fn a_detached_call_runs_as_the_request_that_made_it() {
+        let request = crate::telemetry::request::RequestContext {
+            request_id: "req-7".into(),
+            instance: "i".into(),
+            method: axum::http::Method::POST,
+            route: None,
+        };
+        let seen = crate::telemetry::request::scope(
+            request,
+            detach(async {
+                Ok(crate::telemetry::request::with_current(|r| {
+                    r.request_id.to_string()
+                }))
+            }),
+        )
+        .await;
+        assert_eq!(seen.ok().flatten().as_deref(), Some("req-7"));
+        // Outside a request, none.
+        let seen = detach(async { Ok(crate::telemetry::request::current_instance()) }).await;
+        assert!(matches!(seen, Ok(None)));
     }
 
     #[tokio::test]

@@ -334,7 +334,6 @@ impl Store for DynamoDbStore {
             .map_err(|err| sdk_unavailable("pinging DynamoDB", err))
     }
 
-    #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "dynamodb"))]
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
         let client = self.client()?;
         let sort = sort_key(submission);

@@ -583,7 +583,6 @@ impl Store for PostgresStore {
             .await
     }
 
-    #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "postgres"))]
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         let stopped =

@@ -448,7 +448,6 @@ impl Store for SqliteStore {
         })
     }
 
-    #[tracing::instrument(name = "Insert a submission", skip_all, fields(backend = "sqlite"))]
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
         match self
             .write(Write::Insert(Box::new(submission.clone())))
