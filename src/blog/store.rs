@@ -228,7 +228,6 @@ pub async fn create_post(
 }
 
 /// The post with this id, published or not (admin).
-#[tracing::instrument(name = "Reading a post", skip_all)]
 pub async fn post_by_id(db: &SqlDb, id: PostId) -> Result<Option<Post>, StoreError> {
     db.read("reading a post", move |pool| async move {
         match pool {
@@ -254,7 +253,6 @@ pub async fn post_by_id(db: &SqlDb, id: PostId) -> Result<Option<Post>, StoreErr
 }
 
 /// The published post at this address, if there is one (readers never see drafts).
-#[tracing::instrument(name = "Reading a published post", skip_all)]
 pub async fn published_post(db: &SqlDb, slug: Slug) -> Result<Option<Post>, StoreError> {
     let wanted = slug.clone();
     db.read_inline(
@@ -358,7 +356,6 @@ async fn page_of(
 }
 
 /// A page of published posts, newest first.
-#[tracing::instrument(name = "Listing published posts", skip_all)]
 pub async fn published_page(
     db: &SqlDb,
     page: PageNumber,
@@ -368,7 +365,6 @@ pub async fn published_page(
 }
 
 /// A page of all posts, drafts included, most recently changed first.
-#[tracing::instrument(name = "Listing all posts", skip_all)]
 pub async fn all_posts_page(
     db: &SqlDb,
     page: PageNumber,
@@ -378,7 +374,6 @@ pub async fn all_posts_page(
 }
 
 /// The latest `n` published posts (the feed, the sitemap).
-#[tracing::instrument(name = "Reading the latest posts", skip_all)]
 pub async fn latest_published(db: &SqlDb, n: u32) -> Result<Vec<Post>, StoreError> {
     list(db, Listing::Published, n, 0).await
 }

@@ -274,7 +274,6 @@ fn page_number(query: Option<&str>) -> Result<PageNumber, ApiError> {
 }
 
 /// `GET /blog`: published posts, newest first, [`POSTS_PER_PAGE`] a page (`?page=2`).
-#[tracing::instrument(name = "Showing the blog", skip_all)]
 pub(crate) async fn index(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -312,7 +311,6 @@ fn not_found_page() -> Result<Response, ApiError> {
 }
 
 /// `GET /blog/{slug}`: one published post, or the friendly 404.
-#[tracing::instrument(name = "Showing a post", skip_all)]
 pub(crate) async fn show_post(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -332,7 +330,6 @@ pub(crate) async fn show_post(
 }
 
 /// `GET /blog/feed.xml`: an Atom feed (RFC 4287) of the latest [`FEED_ENTRIES`] posts, full text.
-#[tracing::instrument(name = "Serving the feed", skip_all)]
 pub(crate) async fn feed(
     State(state): State<AppState>,
     origin: PublicOrigin,
@@ -358,7 +355,6 @@ pub(crate) async fn feed(
 }
 
 /// `GET /sitemap.xml`: the board, the blog and every published post (sitemaps.org protocol 0.9).
-#[tracing::instrument(name = "Serving the sitemap", skip_all)]
 pub(crate) async fn sitemap(
     State(state): State<AppState>,
     origin: PublicOrigin,
