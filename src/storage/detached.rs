@@ -123,16 +123,40 @@ where
     let caller = Caller(Arc::clone(&state));
     let call = CALL.scope(state, call);
     // The call's log lines (a failed statement's warning) still name the request they belong to.
-    let mut task = match crate::telemetry::request::with_current(Clone::clone) {
+    let task = match crate::telemetry::request::with_current(Clone::clone) {
         Some(request) => tokio::spawn(crate::telemetry::request::scope(request, call)),
         None => tokio::spawn(call),
     };
-    let deadline = DEADLINE.try_with(|deadline| *deadline).ok();
-    let joined = match deadline {
-        None => (&mut task).await,
+    until_deadline_unless_claimed(caller, task)
+        .await?
+        .map_err(|err| {
+            StoreError::unavailable(anyhow::Error::new(err).context("a store call panicked"))
+        })?
+}
+
+/// [`detach`]'s protocol on the caller's own task, for a call that only queues its write for a writer
+/// task and waits for the answer (`Store::inserts_queued`). Dropping such a call cannot cut a write in
+/// half: the queued write is the writer's, which skips it unless claimed, so a task of its own would only
+/// add a spawn and a hand-off to every write.
+pub(crate) async fn queued<T>(
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let state = Arc::new(CallState::new());
+    let caller = Caller(Arc::clone(&state));
+    until_deadline_unless_claimed(caller, CALL.scope(state, call)).await?
+}
+
+/// Waits for `call` until the request's deadline, and past it only if the call has claimed its write.
+async fn until_deadline_unless_claimed<R>(
+    caller: Caller,
+    call: impl Future<Output = R>,
+) -> Result<R, StoreError> {
+    let mut call = std::pin::pin!(call);
+    let finished = match DEADLINE.try_with(|deadline| *deadline).ok() {
+        None => call.await,
         Some(deadline) => {
             tokio::select! {
-                joined = &mut task => joined,
+                finished = &mut call => finished,
                 () = tokio::time::sleep_until(deadline) => {
                     if caller.0.give_up() {
                         // The same outcome as the outer timeout: the request took too long.
@@ -142,15 +166,13 @@ where
                         )));
                     }
                     // The write has started: its outcome, not a guess, is the answer.
-                    (&mut task).await
+                    call.await
                 }
             }
         }
     };
     drop(caller);
-    joined.map_err(|err| {
-        StoreError::unavailable(anyhow::Error::new(err).context("a store call panicked"))
-    })?
+    Ok(finished)
 }
 
 impl Detached {
@@ -180,11 +202,18 @@ impl Store for Detached {
         self.0.reads_inline()
     }
 
+    fn inserts_queued(&self) -> bool {
+        self.0.inserts_queued()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|store| async move { store.ping().await }).await
     }
 
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
+        if self.0.inserts_queued() {
+            return queued(self.0.insert_submission(submission)).await;
+        }
         let (store, submission) = (Arc::clone(&self.0), submission.clone());
         detach(async move { store.insert_submission(&submission).await }).await
     }
@@ -242,12 +271,15 @@ mod tests {
     use crate::domain::{EightDigits, Username};
 
     /// An insert that waits for `before_claim`, claims its write, records the answer, then waits for
-    /// `after_claim` before it "commits".
+    /// `after_claim` before it "commits". `queued`: the way the SQLite and PostgreSQL stores insert (the
+    /// write goes to a writer task, which claims it; the caller only waits for the answer), run on the
+    /// caller's task by `Detached` (`queued`); otherwise the insert itself claims, on a detached task.
     #[derive(Debug, Default)]
     struct Probe {
-        before_claim: Notify,
-        after_claim: Notify,
-        claimed: Mutex<Option<bool>>,
+        before_claim: Arc<Notify>,
+        after_claim: Arc<Notify>,
+        claimed: Arc<Mutex<Option<bool>>>,
+        queued: bool,
     }
 
     fn not_used<T>() -> Result<T, StoreError> {
@@ -256,26 +288,60 @@ mod tests {
         )))
     }
 
+    /// The writer's side of one write: wait for its turn, claim, record, "commit".
+    async fn make_write(
+        probe: (Arc<Notify>, Arc<Notify>, Arc<Mutex<Option<bool>>>),
+        claim: impl FnOnce() -> bool,
+    ) -> Result<(), StoreError> {
+        let (before_claim, after_claim, seen) = probe;
+        before_claim.notified().await;
+        let claimed = claim();
+        if let Ok(mut seen) = seen.lock() {
+            *seen = Some(claimed);
+        }
+        if !claimed {
+            return Err(StoreError::unavailable(anyhow::anyhow!("caller gone")));
+        }
+        after_claim.notified().await;
+        Ok(())
+    }
+
     #[async_trait]
     impl Store for Probe {
         fn backend(&self) -> &'static str {
             "probe"
         }
+
+        fn inserts_queued(&self) -> bool {
+            self.queued
+        }
+
         async fn ping(&self) -> Result<(), StoreError> {
             not_used()
         }
+
         async fn insert_submission(&self, _: &Submission) -> Result<(), StoreError> {
-            self.before_claim.notified().await;
-            let claimed = claim_write();
-            if let Ok(mut seen) = self.claimed.lock() {
-                *seen = Some(claimed);
+            let parts = (
+                Arc::clone(&self.before_claim),
+                Arc::clone(&self.after_claim),
+                Arc::clone(&self.claimed),
+            );
+            if !self.queued {
+                return make_write(parts, claim_write).await;
             }
-            if !claimed {
-                return Err(StoreError::unavailable(anyhow::anyhow!("caller gone")));
-            }
-            self.after_claim.notified().await;
-            Ok(())
+            // A writer task claims the queued write unless its caller is gone, as `sqlite::Queued::claim`.
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let call = current_call();
+            tokio::spawn(async move {
+                let claim = || !reply.is_closed() && call.as_ref().is_none_or(|c| c.claim());
+                let written = make_write(parts, claim).await;
+                let _ = reply.send(written);
+            });
+            answer
+                .await
+                .map_err(|_| StoreError::unavailable(anyhow::anyhow!("the writer stopped")))?
         }
+
         async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
             not_used()
         }
@@ -315,8 +381,11 @@ mod tests {
         None
     }
 
-    fn setup() -> (Arc<Probe>, Detached, Submission) {
-        let probe = Arc::new(Probe::default());
+    fn setup(queued: bool) -> (Arc<Probe>, Detached, Submission) {
+        let probe = Arc::new(Probe {
+            queued,
+            ..Probe::default()
+        });
         let store = Detached::new(Arc::clone(&probe) as Arc<dyn Store>);
         let new = submission().expect("valid test values");
         (probe, store, new)
@@ -347,50 +416,76 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_whose_caller_waits_is_claimed_and_answered() {
-        let (probe, store, new) = setup();
-        probe.before_claim.notify_one();
-        probe.after_claim.notify_one();
-        assert!(store.insert_submission(&new).await.is_ok());
-        assert_eq!(claimed(&probe).await, Some(true));
+        for queued in [false, true] {
+            let (probe, store, new) = setup(queued);
+            probe.before_claim.notify_one();
+            probe.after_claim.notify_one();
+            assert!(
+                store.insert_submission(&new).await.is_ok(),
+                "queued: {queued}"
+            );
+            assert_eq!(claimed(&probe).await, Some(true), "queued: {queued}");
+        }
     }
 
     #[tokio::test]
     async fn a_write_whose_caller_was_dropped_is_never_made() {
-        let (probe, store, new) = setup();
-        // The caller's future is dropped (an outer timeout, a client gone), then the call gets its turn.
-        assert!(
-            tokio::time::timeout(Duration::from_millis(20), store.insert_submission(&new))
-                .await
-                .is_err()
-        );
-        probe.before_claim.notify_one();
-        assert_eq!(claimed(&probe).await, Some(false), "the write was skipped");
+        for queued in [false, true] {
+            let (probe, store, new) = setup(queued);
+            // The caller's future is dropped (an outer timeout, a client gone), then the call gets its turn.
+            assert!(
+                tokio::time::timeout(Duration::from_millis(20), store.insert_submission(&new))
+                    .await
+                    .is_err(),
+                "queued: {queued}"
+            );
+            probe.before_claim.notify_one();
+            assert_eq!(
+                claimed(&probe).await,
+                Some(false),
+                "the write was skipped (queued: {queued})"
+            );
+        }
     }
 
     #[tokio::test]
     async fn a_deadline_before_the_claim_answers_unavailable_and_skips_the_write() {
-        let (probe, store, new) = setup();
-        let deadline = Instant::now() + Duration::from_millis(20);
-        let answer = with_deadline(deadline, store.insert_submission(&new)).await;
-        assert!(matches!(answer, Err(StoreError::Unavailable(_))));
-        probe.before_claim.notify_one();
-        assert_eq!(claimed(&probe).await, Some(false), "the write was skipped");
+        for queued in [false, true] {
+            let (probe, store, new) = setup(queued);
+            let deadline = Instant::now() + Duration::from_millis(20);
+            let answer = with_deadline(deadline, store.insert_submission(&new)).await;
+            assert!(
+                matches!(answer, Err(StoreError::Unavailable(_))),
+                "queued: {queued}"
+            );
+            probe.before_claim.notify_one();
+            assert_eq!(
+                claimed(&probe).await,
+                Some(false),
+                "the write was skipped (queued: {queued})"
+            );
+        }
     }
 
     #[tokio::test]
     async fn a_deadline_after_the_claim_waits_for_the_real_outcome() {
-        let (probe, store, new) = setup();
-        probe.before_claim.notify_one();
-        let release = Arc::clone(&probe);
-        tokio::spawn(async move {
-            // Well past the deadline below.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            release.after_claim.notify_one();
-        });
-        let deadline = Instant::now() + Duration::from_millis(20);
-        let answer = with_deadline(deadline, store.insert_submission(&new)).await;
-        assert!(answer.is_ok(), "the claimed write's success is the answer");
-        assert_eq!(claimed(&probe).await, Some(true));
+        for queued in [false, true] {
+            let (probe, store, new) = setup(queued);
+            probe.before_claim.notify_one();
+            let release = Arc::clone(&probe);
+            tokio::spawn(async move {
+                // Well past the deadline below.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                release.after_claim.notify_one();
+            });
+            let deadline = Instant::now() + Duration::from_millis(20);
+            let answer = with_deadline(deadline, store.insert_submission(&new)).await;
+            assert!(
+                answer.is_ok(),
+                "the claimed write's success is the answer (queued: {queued})"
+            );
+            assert_eq!(claimed(&probe).await, Some(true), "queued: {queued}");
+        }
     }
 
     #[tokio::test]

@@ -143,6 +143,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// True when `insert_submission` only queues the row for a writer task of the store's own and waits
+    /// for its answer, so that a dropped caller cannot interrupt the write (the writer skips a write whose
+    /// caller left before it was claimed, see `detached`): `Detached` then runs it on the caller's task.
+    fn inserts_queued(&self) -> bool {
+        false
+    }
+
     /// Finishes pending work and closes connections. Called once, at shutdown.
     async fn close(&self);
 }

@@ -583,6 +583,11 @@ impl Store for PostgresStore {
             .await
     }
 
+    /// Inserts go to the writer task's queue; the caller only waits for the answer.
+    fn inserts_queued(&self) -> bool {
+        true
+    }
+
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
         let stopped =

@@ -440,6 +440,11 @@ impl Store for SqliteStore {
         true
     }
 
+    /// Inserts go to the writer task's queue; the caller only waits for the answer.
+    fn inserts_queued(&self) -> bool {
+        true
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.reads.run("pinging SQLite", |conn| {
             conn.prepare_cached(COUNT_SQL)?
