@@ -5,7 +5,9 @@
 //! a connection, and the fault tests saw a pool stop handing out connections for good after a burst of
 //! request timeouts, while PostgreSQL showed them idle. Here every call runs in its own task: the caller
 //! may stop waiting, the call itself finishes (each store bounds its calls with its own deadline, so these
-//! tasks cannot pile up).
+//! tasks cannot pile up). An insert that only queues its row for the store's own writer task
+//! (`Store::inserts_queued`) needs no task: dropping it cannot interrupt the writer, so it runs on the
+//! caller's task with the same protocol ([`queued`]).
 //!
 //! A write must not be answered 503 and be made anyway. Each detached call shares a small state machine
 //! with its caller:
