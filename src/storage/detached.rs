@@ -383,6 +383,15 @@ mod tests {
         None
     }
 
+    /// The write came to its turn after its caller had given up, and was not made.
+    async fn assert_skipped(probe: &Probe, queued: bool) {
+        assert_eq!(
+            claimed(probe).await,
+            Some(false),
+            "the write was skipped (queued: {queued})"
+        );
+    }
+
     fn setup(queued: bool) -> (Arc<Probe>, Detached, Submission) {
         let probe = Arc::new(Probe {
             queued,
@@ -442,11 +451,7 @@ mod tests {
                 "queued: {queued}"
             );
             probe.before_claim.notify_one();
-            assert_eq!(
-                claimed(&probe).await,
-                Some(false),
-                "the write was skipped (queued: {queued})"
-            );
+            assert_skipped(&probe, queued).await;
         }
     }
 
@@ -461,11 +466,7 @@ mod tests {
                 "queued: {queued}"
             );
             probe.before_claim.notify_one();
-            assert_eq!(
-                claimed(&probe).await,
-                Some(false),
-                "the write was skipped (queued: {queued})"
-            );
+            assert_skipped(&probe, queued).await;
         }
     }
 
