@@ -55,16 +55,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     fn push(&self, line: &[u8], urgent: bool) {
         let mut pending = lock(&self.pending);
-        let was_empty = pending.bytes.is_empty();
+        let before = pending.bytes.len();
         pending.bytes.extend_from_slice(line);
+        let newly_urgent = urgent && !pending.urgent;
         pending.urgent |= urgent;
         let len = pending.bytes.len();
         drop(pending);
         if len >= LIMIT {
             self.flush(&mut Vec::new());
-        } else if was_empty || urgent || len >= WAKE_AT {
-            // The flusher sleeps without a deadline while the buffer is empty: the first line of a batch
-            // starts its interval.
+        } else if before == 0 || newly_urgent || (before < WAKE_AT && len >= WAKE_AT) {
+            // Only when a reason to wake first appears: the first line of a batch (the flusher sleeps
+            // without a deadline while the buffer is empty, and this line starts its interval), the
+            // batch's first warning, or the batch reaching `WAKE_AT`. The flusher checks each reason
+            // again under the lock before it sleeps, so none is missed; waking it for every line past
+            // `WAKE_AT` until it ran cost a system call per request (a condvar's notify always makes one).
             self.wake.notify_one();
         }
     }
@@ -277,6 +281,39 @@ mod tests {
         assert_eq!(lock(&shared.pending).bytes.len(), 1024);
     }
 
+    /// Waits until `written` ends with `tail`, failing after 10 s.
+    fn wait_for(written: &Written, tail: &[u8]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !written.bytes().ends_with(tail) {
+            assert!(
+                Instant::now() < deadline,
+                "the flusher never wrote {tail:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_full_batch_and_a_warning_wake_the_flusher_before_its_interval() {
+        let (shared, written) = shared(Duration::from_secs(3600));
+        let flusher = Arc::clone(&shared);
+        std::thread::spawn(move || flusher.run_flusher());
+        let line = [b'x'; 1000];
+        let mut pushed = 0;
+        while pushed < WAKE_AT + line.len() {
+            shared.push(&line, false);
+            pushed += line.len();
+        }
+        wait_for(&written, &line);
+        // A second batch: its first warning wakes the flusher once, and later warnings need no wake.
+        let second: &[u8] = b"info\nwarn 1\nwarn 2\n";
+        shared.push(b"info\n", false);
+        shared.push(b"warn 1\n", true);
+        shared.push(b"warn 2\n", true);
+        wait_for(&written, second);
+        assert_eq!(written.bytes().len(), pushed + second.len());
+    }
+
     #[test]
     fn the_flusher_writes_each_batch_after_its_interval() {
         let (shared, written) = shared(Duration::from_millis(20));
@@ -285,14 +322,7 @@ mod tests {
         for round in 0..3 {
             let line = format!("line {round}\n");
             shared.push(line.as_bytes(), false);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !written.bytes().ends_with(line.as_bytes()) {
-                assert!(
-                    Instant::now() < deadline,
-                    "the flusher never wrote {line:?}"
-                );
-                std::thread::sleep(Duration::from_millis(5));
-            }
+            wait_for(&written, line.as_bytes());
         }
         assert_eq!(written.bytes(), b"line 0\nline 1\nline 2\n");
     }
