@@ -415,10 +415,8 @@ def exact_visit_check(server, threads=16, per_thread=100):
 
 
 def bench_server(args, server, routes, results):
-    # The previous server's writes (its database, its request log: hundreds of MB after the SQLite pass)
-    # are still being written back; left alone, that writeback lands on this server's fsyncs (PostgreSQL
-    # POST / measured 13.8k req/s after the SQLite pass, 23.8k alone). Every server starts on a written-out
-    # disk instead.
+    # The previous server's writes (its database, its request log) may still be waiting for writeback,
+    # which would then land on this server's fsyncs. Every server starts on a written-out disk instead.
     t = time.monotonic()
     os.sync()
     log(f"{server.name}: ready in {server.ready_s * 1000:.0f} ms; disk written out in "
@@ -449,7 +447,7 @@ def startup_and_idle(args, work):
     readies, rss = [], []
     for i in range(5):
         db = work / f"startup-{i}.db"
-        s = start_stratus(args, "startup", f"sqlite://{db}", work / "startup.log")
+        s = start_stratus(args, "startup", f"sqlite://{db}", args.logs / "startup.log")
         try:
             readies.append(s.ready_s * 1000)
             time.sleep(1.0)
@@ -507,7 +505,7 @@ def scaling(args, work):
             t0 = time.monotonic()
             bulk_load(db, rows)
             out[str(rows)] = {"bulk_load_s": time.monotonic() - t0}
-            s = start_stratus(args, f"scale-{rows}", f"sqlite://{db}", work / f"scale-{rows}.log")
+            s = start_stratus(args, f"scale-{rows}", f"sqlite://{db}", args.logs / f"scale-{rows}.log")
             servers[rows] = s
             out[str(rows)]["ready_ms"] = s.ready_s * 1000
             run_wrk(args, s.base, "get", "/api/v1/submissions/latest", 1, 1)
@@ -549,6 +547,7 @@ def main():
     p.add_argument("--flask-dsn", required=True)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--logs", type=Path, help="directory for the servers' logs (default: --work)")
     p.add_argument("--duration", type=int, default=5)
     p.add_argument("--conns", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
     p.add_argument("--scale-rows", type=lambda s: [int(x) for x in s.split(",")], default=[10, 10_000, 1_000_000])
@@ -558,9 +557,13 @@ def main():
     args = p.parse_args()
     only = set(args.only.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
+    args.logs = args.logs or args.work
+    args.logs.mkdir(parents=True, exist_ok=True)
+    on_tmpfs = str(args.logs).startswith("/dev/shm")
     results = {"servers": {}, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "duration_s": args.duration, "conns": args.conns,
-               "logging": "Stratus request logs (JSON, RUST_LOG=info) written to a file in the work dir"}
+               "logging": "Stratus request logs (JSON, RUST_LOG=info) written to a file "
+                          + ("on tmpfs (/dev/shm), apart from the databases' disk" if on_tmpfs else "in the work dir")}
     if args.meta and args.meta.exists():
         results["meta"] = json.loads(args.meta.read_text())
     servers = results["servers"]
@@ -569,7 +572,7 @@ def main():
     def baseline_pass(tag):
         port = freeport()
         s = Server("baseline", [str(args.baseline)], {"BASELINE_LISTEN": f"127.0.0.1:{port}"}, port, "/",
-                   args.work / "baseline.log")
+                   args.logs / "baseline.log")
         try:
             tmp = {}
             bench_server(args, s, [ROUTES[0]], tmp)
@@ -587,13 +590,13 @@ def main():
         db = args.work / "bench.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        s = start_stratus(args, "stratus-sqlite", f"sqlite://{db}", args.work / "stratus-sqlite.log")
+        s = start_stratus(args, "stratus-sqlite", f"sqlite://{db}", args.logs / "stratus-sqlite.log")
         try:
             bench_server(args, s, stratus_routes(s), servers)
         finally:
             s.stop()
     if "postgres" in only:
-        s = start_stratus(args, "stratus-postgres", args.pg_url, args.work / "stratus-postgres.log")
+        s = start_stratus(args, "stratus-postgres", args.pg_url, args.logs / "stratus-postgres.log")
         try:
             bench_server(args, s, stratus_routes(s), servers)
         finally:
@@ -604,7 +607,7 @@ def main():
         port = freeport()
         s = Server("flask-postgres", [str(args.venv / "bin/gunicorn"), "-c", "gunicorn.conf.py", "-b",
                                       f"127.0.0.1:{port}", "app:app"],
-                   {"FLASK_BOARD_DSN": args.flask_dsn}, port, "/health", args.work / "flask.log",
+                   {"FLASK_BOARD_DSN": args.flask_dsn}, port, "/health", args.logs / "flask.log",
                    cwd=BENCH / "peers/flask_board")
         try:
             bench_server(args, s, ROUTES, servers)
