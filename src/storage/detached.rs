@@ -98,6 +98,16 @@ pub(crate) fn claim_write() -> bool {
     CALL.try_with(|call| call.claim()).unwrap_or(true)
 }
 
+/// A writer task's [`claim_write`] for a write queued by another task: true when the write may go ahead,
+/// that is, its caller still waits for the reply and, if it came from a detached call
+/// ([`current_call`] when it was queued), has not given up; from then on that caller waits for the outcome.
+pub(crate) fn claim_queued<T>(
+    reply: &tokio::sync::oneshot::Sender<T>,
+    call: Option<&Arc<CallState>>,
+) -> bool {
+    !reply.is_closed() && call.is_none_or(|call| call.claim())
+}
+
 /// Runs `request` with a deadline for its store calls: a call that has not claimed its write by then
 /// answers `Unavailable`.
 pub async fn with_deadline<F: Future>(deadline: Instant, request: F) -> F::Output {
@@ -335,7 +345,7 @@ mod tests {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let call = current_call();
             tokio::spawn(async move {
-                let claim = || !reply.is_closed() && call.as_ref().is_none_or(|c| c.claim());
+                let claim = || claim_queued(&reply, call.as_ref());
                 let written = make_write(parts, claim).await;
                 let _ = reply.send(written);
             });

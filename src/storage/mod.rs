@@ -23,7 +23,7 @@ use async_trait::async_trait;
 
 pub use detached::Detached;
 pub use detached::with_deadline;
-pub(crate) use detached::{claim_write, current_call, detach};
+pub(crate) use detached::{claim_queued, claim_write, current_call, detach};
 pub use dynamodb::DynamoDbStore;
 pub(crate) use dynamodb::check_table as check_dynamodb_table;
 pub use postgres::PostgresStore;

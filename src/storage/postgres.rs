@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Page, Store, StoreError, current_call,
+    Page, Store, StoreError, claim_queued, current_call,
     detached::CallState,
     paging::SeqCursor,
     password,
@@ -314,7 +314,7 @@ impl QueuedInsert {
     /// Whether the insert may still be made: its caller has not given up (timeout, client gone), and from
     /// now on waits for the outcome (see `storage::detached`).
     fn claim(&self) -> bool {
-        !self.reply.is_closed() && self.call.as_ref().is_none_or(|call| call.claim())
+        claim_queued(&self.reply, self.call.as_ref())
     }
 }
 

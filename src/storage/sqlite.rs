@@ -23,7 +23,9 @@ use sqlx::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Page, Store, StoreError, current_call, detached::CallState, paging::SeqCursor};
+use super::{
+    Page, Store, StoreError, claim_queued, current_call, detached::CallState, paging::SeqCursor,
+};
 use crate::{
     config::SqliteSettings,
     domain::{
@@ -269,7 +271,7 @@ impl Queued {
     /// now on waits for the outcome. A caller that gave up was answered 503; its write is skipped, as a
     /// dropped request would have been before reaching the database.
     fn claim(&self) -> bool {
-        !self.reply.is_closed() && self.call.as_ref().is_none_or(|call| call.claim())
+        claim_queued(&self.reply, self.call.as_ref())
     }
 }
 
