@@ -95,8 +95,36 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
 }
 
 /// Writes what [`format_timestamp`] returns, without a `String` of its own (each log line has one).
+///
+/// The digits are put in place by hand: `write!` with six padded fields cost about 2,000 instructions, a
+/// tenth of a small request, and every log line and every submission shown pays it.
 pub fn write_timestamp(w: &mut impl fmt::Write, at: OffsetDateTime) -> fmt::Result {
-    let at = at.to_offset(time::UtcOffset::UTC);
+    // `None` only for an instant whose UTC date is past year ±9999, which nothing here makes.
+    let at = at
+        .checked_to_offset(time::UtcOffset::UTC)
+        .ok_or(fmt::Error)?;
+    let (year, month, day) = at.to_calendar_date();
+    let Ok(year) = u32::try_from(year) else {
+        return write_timestamp_slowly(w, at);
+    };
+    if year > 9999 {
+        return write_timestamp_slowly(w, at);
+    }
+    let (hour, minute, second, micro) = at.to_hms_micro();
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    put_digits(&mut text[0..4], year);
+    put_digits(&mut text[5..7], u32::from(u8::from(month)));
+    put_digits(&mut text[8..10], u32::from(day));
+    put_digits(&mut text[11..13], u32::from(hour));
+    put_digits(&mut text[14..16], u32::from(minute));
+    put_digits(&mut text[17..19], u32::from(second));
+    put_digits(&mut text[20..26], micro);
+    w.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+}
+
+/// Years outside 0-9999, which the fixed-width form cannot hold: the same fields, through `write!`.
+#[cold]
+fn write_timestamp_slowly(w: &mut impl fmt::Write, at: OffsetDateTime) -> fmt::Result {
     write!(
         w,
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
@@ -108,6 +136,15 @@ pub fn write_timestamp(w: &mut impl fmt::Write, at: OffsetDateTime) -> fmt::Resu
         at.second(),
         at.microsecond()
     )
+}
+
+/// Writes the low `slots.len()` decimal digits of `value` into `slots`, zero-padded.
+fn put_digits(slots: &mut [u8], mut value: u32) {
+    for slot in slots.iter_mut().rev() {
+        // A digit is below 10, so the cast keeps it whole.
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// Parses what [`format_timestamp`] wrote (any RFC 3339 time is accepted).
@@ -128,6 +165,30 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The hand-placed digits say what `write!` says for every instant `time` can hold (years
+        /// -9999 to 9999, offsets included), and what they write parses back to the same instant.
+        #[test]
+        fn the_fast_timestamp_writer_matches_the_formatted_one(
+            nanos in -377_705_116_800_000_000_000i128..253_402_300_800_000_000_000i128,
+            offset in -86_399i32..86_400,
+        ) {
+            let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
+                return Ok(());
+            };
+            let offset = time::UtcOffset::from_whole_seconds(offset).unwrap_or(time::UtcOffset::UTC);
+            let Some(at) = at.checked_to_offset(offset) else {
+                return Ok(());
+            };
+            let (mut fast, mut slow) = (String::new(), String::new());
+            proptest::prop_assert!(write_timestamp(&mut fast, at).is_ok());
+            proptest::prop_assert!(write_timestamp_slowly(&mut slow, at.to_offset(time::UtcOffset::UTC)).is_ok());
+            proptest::prop_assert_eq!(&fast, &slow);
+            if (0..=9999).contains(&at.year()) {
+                let truncated = at.replace_nanosecond(at.microsecond() * 1000).unwrap_or(at);
+                proptest::prop_assert_eq!(parse_timestamp(&fast).ok(), Some(truncated));
+            }
+        }
+
         /// Any text parses only when it is the hyphenated form we hand out, and then prints back unchanged
         /// (lowercase); nothing panics.
         #[test]

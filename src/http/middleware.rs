@@ -3,6 +3,7 @@
 
 use std::{
     collections::HashMap,
+    panic::AssertUnwindSafe,
     sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
@@ -13,6 +14,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures_util::FutureExt as _;
 use ipnet::IpNet;
 use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::Semaphore;
@@ -61,10 +63,18 @@ impl Observer {
     /// Takes what it needs from `state`. The metrics recorder must be installed already (it is:
     /// `state.metrics` is its handle), since the metric handles are resolved against it once and kept.
     pub fn new(state: &AppState) -> Self {
+        Self::from_parts(
+            Arc::clone(&state.proxies),
+            state.instance.clone(),
+            state.lifecycle.clone(),
+        )
+    }
+
+    fn from_parts(proxies: Arc<[IpNet]>, instance: Instance, lifecycle: Lifecycle) -> Self {
         Self {
-            proxies: Arc::clone(&state.proxies),
-            instance: state.instance.clone(),
-            lifecycle: state.lifecycle.clone(),
+            proxies,
+            instance,
+            lifecycle,
             served_by: RwLock::new(None),
             metrics: RouteMetrics::new(),
         }
@@ -131,11 +141,18 @@ pub async fn observe(
     };
 
     let in_flight = InFlight::start(&observer.metrics.in_flight);
-    let mut response = tracing::Instrument::instrument(
-        request::scope(context.clone(), next.run(request)),
-        span.clone(),
-    )
-    .await;
+    // A panicking handler is answered 500 here, inside the request's context so the error's own log line
+    // carries its id, and is logged and counted like any other answer. (tower-http's `CatchPanicLayer` did
+    // this as a layer of its own, which boxed every response body once more.)
+    let handled = async move {
+        match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+            Ok(response) => response,
+            Err(_) => ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response(),
+        }
+    };
+    let mut response =
+        tracing::Instrument::instrument(request::scope(context.clone(), handled), span.clone())
+            .await;
     drop(in_flight);
     let elapsed = started.elapsed();
     let status = response.status();
@@ -372,6 +389,67 @@ pub async fn not_found(uri: Uri) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A handler that panics is answered 500 with a problem body carrying the request's id and the usual
+    /// headers, and the router keeps answering afterwards.
+    #[tokio::test]
+    async fn a_panicking_handler_gets_a_500_and_the_router_goes_on() {
+        use axum::{Router, body::Body, middleware::from_fn_with_state, routing::get};
+        use tower::ServiceExt as _;
+
+        let observer = Arc::new(Observer::from_parts(
+            Arc::from(Vec::new()),
+            Instance::from_hostname(),
+            Lifecycle::new(),
+        ));
+        let router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("the handler fell over");
+                    }
+                    "never"
+                }),
+            )
+            .route("/fine", get(|| async { "fine" }))
+            .layer(from_fn_with_state(observer, observe));
+
+        let request = |path: &str| {
+            Request::builder()
+                .uri(path)
+                .header(&X_REQUEST_ID, "panic-test-1")
+                .body(Body::empty())
+        };
+        let Ok(boom) = request("/boom") else {
+            panic!("request")
+        };
+        let Ok(answer) = router.clone().oneshot(boom).await;
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            answer.headers().get(&X_REQUEST_ID),
+            Some(&HeaderValue::from_static("panic-test-1"))
+        );
+        assert!(
+            answer
+                .headers()
+                .contains_key(header::CONTENT_SECURITY_POLICY)
+        );
+        let body = axum::body::to_bytes(answer.into_body(), 1 << 16).await;
+        let body: serde_json::Value = match body.map(|b| serde_json::from_slice(&b)) {
+            Ok(Ok(value)) => value,
+            other => panic!("not a JSON problem body: {other:?}"),
+        };
+        assert_eq!(body["status"], 500, "{body}");
+        assert_eq!(body["request_id"], "panic-test-1", "{body}");
+        assert!(!body.to_string().contains("fell over"), "{body}");
+
+        let Ok(fine) = request("/fine") else {
+            panic!("request")
+        };
+        let Ok(answer) = router.oneshot(fine).await;
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
 
     #[test]
     fn fresh_request_ids_are_version_4_uuids_and_differ() {

@@ -29,7 +29,6 @@ use axum::{
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
-use tower_http::catch_panic::CatchPanicLayer;
 
 #[doc(hidden)]
 pub use board::render_board_for_bench;
@@ -184,10 +183,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     work.merge(uploads)
         .merge(always)
         .fallback(middleware::not_found)
-        .layer(CatchPanicLayer::custom(|_| {
-            error::ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
-        }))
-        // Request id, span, log line, metrics and response headers: one layer (see `middleware::observe`).
+        // Request id, span, log line, metrics, response headers and a panicking handler's 500: one layer
+        // (see `middleware::observe`).
         .layer(from_fn_with_state(
             Arc::new(middleware::Observer::new(&state)),
             middleware::observe,
