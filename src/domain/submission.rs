@@ -74,15 +74,28 @@ impl Submission {
 /// machine form of [`format_timestamp`]).
 pub fn format_for_people(at: OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second()
-    )
+    let (year, month, day) = at.to_calendar_date();
+    match u32::try_from(year) {
+        Ok(year) if year <= 9999 => {
+            // By hand, as `write_timestamp`: the board shows one on every view.
+            let (hour, minute, second) = at.to_hms();
+            let mut text = *b"0000-00-00 00:00:00 UTC";
+            put_digits(&mut text[0..4], year);
+            put_digits(&mut text[5..7], u32::from(u8::from(month)));
+            put_digits(&mut text[8..10], u32::from(day));
+            put_digits(&mut text[11..13], u32::from(hour));
+            put_digits(&mut text[14..16], u32::from(minute));
+            put_digits(&mut text[17..19], u32::from(second));
+            String::from_utf8_lossy(&text).into_owned()
+        }
+        _ => format!(
+            "{year:04}-{:02}-{day:02} {:02}:{:02}:{:02} UTC",
+            u8::from(month),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ),
+    }
 }
 
 /// Formats a time as RFC 3339 UTC with exactly six fractional digits (`2026-11-23T10:30:00.123456Z`):
@@ -165,7 +178,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The hand-placed digits say what `write!` says for every instant `time` can hold (years
+        /// The hand-placed digits (both forms) say what `write!` says for every instant `time` can hold (years
         /// -9999 to 9999, offsets included), and what they write parses back to the same instant.
         #[test]
         fn the_fast_timestamp_writer_matches_the_formatted_one(
@@ -183,6 +196,12 @@ mod tests {
             proptest::prop_assert!(write_timestamp(&mut fast, at).is_ok());
             proptest::prop_assert!(write_timestamp_slowly(&mut slow, at.to_offset(time::UtcOffset::UTC)).is_ok());
             proptest::prop_assert_eq!(&fast, &slow);
+            let utc = at.to_offset(time::UtcOffset::UTC);
+            let people = format!(
+                "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+                utc.year(), u8::from(utc.month()), utc.day(), utc.hour(), utc.minute(), utc.second()
+            );
+            proptest::prop_assert_eq!(format_for_people(at), people);
             if (0..=9999).contains(&at.year()) {
                 let truncated = at.replace_nanosecond(at.microsecond() * 1000).unwrap_or(at);
                 proptest::prop_assert_eq!(parse_timestamp(&fast).ok(), Some(truncated));

@@ -27,8 +27,13 @@ pub(crate) fn issue(headers: &HeaderMap, https: bool) -> (String, Option<HeaderV
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
-    let secure = if https { "; Secure" } else { "" };
-    let cookie = format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax{secure}");
+    let mut cookie = String::with_capacity(COOKIE_NAME.len() + TOKEN_LEN + 48);
+    for part in [COOKIE_NAME, "=", &token, "; Path=/; HttpOnly; SameSite=Lax"] {
+        cookie.push_str(part);
+    }
+    if https {
+        cookie.push_str("; Secure");
+    }
     (token, HeaderValue::from_str(&cookie).ok())
 }
 
