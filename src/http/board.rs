@@ -5,7 +5,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
 
@@ -174,11 +174,11 @@ pub fn render_board_for_bench(
 pub(crate) async fn show_board(
     State(state): State<AppState>,
     client: ClientContext,
-    method: Method,
-    headers: HeaderMap,
+    // The request itself, not `HeaderMap` and `Method`: those extractors copy the whole header map.
+    request: Request,
 ) -> Result<Response, HtmlError> {
     // HEAD (monitors, link checkers) gets GET's headers but is nobody viewing the page.
-    let (latest, visits) = if method == Method::HEAD {
+    let (latest, visits) = if request.method() == Method::HEAD {
         let latest = state.store.latest_submission().await?;
         (latest.map(Arc::new), state.store.visit_count().await?)
     } else {
@@ -188,7 +188,7 @@ pub(crate) async fn show_board(
         state.counters.visits.increment(1);
         (visit.latest, visit.number)
     };
-    let (csrf_token, set_cookie) = csrf::issue(&headers, client.https);
+    let (csrf_token, set_cookie) = csrf::issue(request.headers(), client.https);
     let page = BoardPage {
         page: PageChrome::current(),
         latest: latest.as_deref().map(LatestView::from),
