@@ -43,7 +43,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     if routes.is_empty() {
-        return Err("results.json has no results of Stratus or Flask".into());
+        // A run of only `startup`, `scaling` or `baseline` has no load results to draw: say so, and leave no
+        // plot of an earlier run beside these results.
+        let stale = dir.join("results.svg");
+        if stale.exists() {
+            std::fs::remove_file(&stale)?;
+        }
+        eprintln!(
+            "plot: results.json has no load results of Stratus or Flask, so no plot was drawn"
+        );
+        return Ok(());
     }
     let baseline = &results["derived"]["baseline"][&conns];
     let title = format!(
