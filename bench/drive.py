@@ -261,17 +261,22 @@ def start_stratus(args, name, database_url, log_path):
                   log_path)
 
 
-def stratus_routes(server):
-    """ROUTES plus Stratus's own read routes, after uploading the file the download route fetches."""
+def upload_bench_file(base, name):
+    """Uploads the 64 KiB file the download route fetches; returns its id."""
     boundary = "stratus-bench-boundary"
     payload = bytes(i % 251 for i in range(64 * 1024))
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.bin\"\r\n\r\n".encode()
             + payload + f"\r\n--{boundary}--\r\n".encode())
-    status, _, answer = http(server.base + "/api/v1/files", body,
+    status, _, answer = http(base + "/api/v1/files", body,
                              {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     if status != 201:
-        raise SystemExit(f"{server.name}: uploading the benchmark file answered {status}: {answer[:200]!r}")
-    file_id = json.loads(answer)["id"]
+        raise SystemExit(f"{name}: uploading the benchmark file answered {status}: {answer[:200]!r}")
+    return json.loads(answer)["id"]
+
+
+def stratus_routes(server):
+    """ROUTES plus Stratus's own read routes, after uploading the file the download route fetches."""
+    file_id = upload_bench_file(server.base, server.name)
     own = [(label, kind, path or f"/api/v1/files/{file_id}/content") for label, kind, path in STRATUS_ONLY_ROUTES]
     return ROUTES + own
 

@@ -26,20 +26,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(base, path, body=None, headers=None):
-    request = urllib.request.Request(base + path, data=body, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return answer.status, answer.read()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import drive as bench  # noqa: E402
 
 
 def drive(port, path, count, connections):
@@ -82,9 +72,17 @@ def total_instructions(path):
     raise RuntimeError(f"no totals in {path}")
 
 
+def answers(url):
+    """Whether `url` answers 200 (a server still starting refuses the connection)."""
+    try:
+        return bench.http(url, timeout=1.0)[0] == 200
+    except OSError:
+        return False
+
+
 def measure(binary, route, args, keep):
     work = Path(tempfile.mkdtemp(prefix="stratus-instr-"))
-    port = free_port()
+    port = bench.freeport()
     out = work / "callgrind.out"
     env = dict(os.environ, STRATUS_LISTEN=f"127.0.0.1:{port}", DATABASE_URL=f"sqlite://{work}/db.sqlite",
                STRATUS_FILES_URL=f"file://{work}/files", STRATUS_INSTANCE_METADATA="hostname",
@@ -95,23 +93,13 @@ def measure(binary, route, args, keep):
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
-        while True:
-            try:
-                if http(base, "/health/live")[0] == 200:
-                    break
-            except OSError:
-                pass
+        while not answers(base + "/health/live"):
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"{binary} did not start; see {work / 'server.log'}")
             time.sleep(0.2)
-        http(base, "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
-             {"Content-Type": "application/json"})
-        boundary = "instr-boundary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f.bin\"\r\n\r\n".encode()
-                + bytes(i % 251 for i in range(64 * 1024)) + f"\r\n--{boundary}--\r\n".encode())
-        _, answer = http(base, "/api/v1/files", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
-        path = route.replace("/files", f"/api/v1/files/{json.loads(answer)['id']}/content") \
-            if route == "/files" else route
+        bench.http(base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
+                   {"Content-Type": "application/json"})
+        path = f"/api/v1/files/{bench.upload_bench_file(base, binary.name)}/content" if route == "/files" else route
         drive(port, path, 200, args.connections)
         subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True, capture_output=True, timeout=60)
         drive(port, path, args.requests, args.connections)
