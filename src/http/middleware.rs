@@ -3,21 +3,23 @@
 
 use std::{
     collections::HashMap,
+    convert::Infallible,
     panic::AssertUnwindSafe,
     sync::{Arc, RwLock},
+    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use axum::{
-    extract::{MatchedPath, Request, State},
+    extract::{MatchedPath, Request},
     http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
-use futures_util::FutureExt as _;
+use futures_util::{FutureExt as _, future::BoxFuture};
 use ipnet::IpNet;
 use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::Semaphore;
+use tower::{Layer, Service};
 
 use super::{AppState, error::ApiError, error::HtmlError, extract::ClientContext};
 use crate::{
@@ -96,18 +98,86 @@ impl Observer {
     }
 }
 
+/// The tower layer around every route: [`observe`] (request id and context, log line, metrics, response
+/// headers, a panicking handler's 500) and, for the routes that do work, [`bound`] (concurrency limit,
+/// deadline) inside it.
+///
+/// One layer, and not axum's `from_fn_with_state` twice: that split and rebuilt the request for its
+/// extractors, cloned the state and boxed the rest of the stack as a `Next` service on every request, and
+/// each `Router::layer` puts one more boxed `Route` between the connection and the handler. Here each
+/// route has one wrapper and one boxed future.
+#[derive(Debug, Clone)]
+pub struct RequestLayer {
+    observer: Arc<Observer>,
+    bounds: Option<Arc<Bounds>>,
+}
+
+impl RequestLayer {
+    /// Observes every request; bounds them too when `bounds` is given.
+    pub fn new(observer: Arc<Observer>, bounds: Option<Bounds>) -> Self {
+        Self {
+            observer,
+            bounds: bounds.map(Arc::new),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequestLayer {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observed {
+            layer: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// A route wrapped by [`RequestLayer`].
+#[derive(Debug, Clone)]
+pub struct Observed<S> {
+    layer: RequestLayer,
+    inner: S,
+}
+
+impl<S> Service<Request> for Observed<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The service that was polled ready answers this request; a clone stays for the next one.
+        let spare = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, spare);
+        let RequestLayer { observer, bounds } = self.layer.clone();
+        Box::pin(observe(observer, bounds, request, ready).map(Ok))
+    }
+}
+
 /// The one layer around every route, outermost: gives the request its id and context (task-local, for
 /// the handlers' logs and error bodies: `telemetry::request`), then writes one log line (status, latency),
 /// counts it in the metrics (count, latency, in flight, by method, route and status) and adds the id,
 /// instance and security headers to the response.
 ///
-/// One `from_fn` instead of three: each layer boxed its future and cloned the state, and the route label
-/// was built as a `String` twice per request.
-pub async fn observe(
-    State(observer): State<Arc<Observer>>,
+/// One layer instead of three: each layer boxed its future and cloned the state, and the route label was
+/// built as a `String` twice per request.
+async fn observe<S>(
+    observer: Arc<Observer>,
+    bounds: Option<Arc<Bounds>>,
     request: Request,
-    next: Next,
-) -> Response {
+    next: S,
+) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
     let started = Instant::now();
     let request_id: Arc<str> = match request
         .headers()
@@ -145,7 +215,10 @@ pub async fn observe(
     // carries its id, and is logged and counted like any other answer. (tower-http's `CatchPanicLayer` did
     // this as a layer of its own, which boxed every response body once more.)
     let handled = async move {
-        match AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        match AssertUnwindSafe(bound(bounds, request, next))
+            .catch_unwind()
+            .await
+        {
             Ok(response) => response,
             Err(_) => ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response(),
         }
@@ -327,14 +400,21 @@ pub struct Bounds {
     pub grace: Duration,
 }
 
-/// Sheds a request at once with 503 + `Retry-After` when the concurrency limit is reached (never
-/// queueing without bound), gives its store calls a deadline, and abandons it with 503 after budget +
-/// grace.
+/// With `bounds` (the routes that do work): sheds a request at once with 503 + `Retry-After` when the
+/// concurrency limit is reached (never queueing without bound), gives its store calls a deadline, and
+/// abandons it with 503 after budget + grace. Without (health, metrics, assets): just answers it.
 ///
-/// One middleware instead of tower's `HandleError` + `LoadShed` + `GlobalConcurrencyLimit` + `Timeout` +
+/// One function instead of tower's `HandleError` + `LoadShed` + `GlobalConcurrencyLimit` + `Timeout` +
 /// a deadline layer: the same behaviour, one boxed future and one timer per request instead of five
 /// layers of service plumbing.
-pub async fn bound(State(bounds): State<Bounds>, request: Request, next: Next) -> Response {
+async fn bound<S>(bounds: Option<Arc<Bounds>>, request: Request, mut next: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    let Some(bounds) = bounds else {
+        let Ok(response) = next.call(request).await;
+        return response;
+    };
     let api = request.uri().path().starts_with("/api/");
     let Ok(_permit) = bounds.permits.try_acquire() else {
         return shed(Shed::Overloaded, api);
@@ -342,11 +422,12 @@ pub async fn bound(State(bounds): State<Bounds>, request: Request, next: Next) -
     let deadline = tokio::time::Instant::now() + bounds.budget;
     match tokio::time::timeout_at(
         deadline + bounds.grace,
-        with_deadline(deadline, next.run(request)),
+        // `call` inside the scope too: whatever a service does when called sees the deadline.
+        with_deadline(deadline, async move { next.call(request).await }),
     )
     .await
     {
-        Ok(response) => response,
+        Ok(Ok(response)) => response,
         Err(_) => shed(Shed::TimedOut, api),
     }
 }
@@ -395,14 +476,17 @@ mod tests {
     /// headers, and the router keeps answering afterwards.
     #[tokio::test]
     async fn a_panicking_handler_gets_a_500_and_the_router_goes_on() {
-        use axum::{Router, body::Body, middleware::from_fn_with_state, routing::get};
+        use axum::{Router, body::Body, routing::get};
         use tower::ServiceExt as _;
 
-        let observer = Arc::new(Observer::from_parts(
-            Arc::from(Vec::new()),
-            Instance::from_hostname(),
-            Lifecycle::new(),
-        ));
+        let observer = RequestLayer::new(
+            Arc::new(Observer::from_parts(
+                Arc::from(Vec::new()),
+                Instance::from_hostname(),
+                Lifecycle::new(),
+            )),
+            None,
+        );
         let router = Router::new()
             .route(
                 "/boom",
@@ -414,7 +498,7 @@ mod tests {
                 }),
             )
             .route("/fine", get(|| async { "fine" }))
-            .layer(from_fn_with_state(observer, observe));
+            .layer(observer);
 
         let request = |path: &str| {
             Request::builder()

@@ -21,14 +21,15 @@ use std::{sync::Arc, time::Duration};
 use axum::{
     Router,
     extract::State,
+    handler::HandlerWithoutStateExt as _,
     http::{HeaderValue, header},
-    middleware::from_fn_with_state,
     response::IntoResponse,
     routing::get,
 };
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
+use tower::Layer as _;
 
 #[doc(hidden)]
 pub use board::render_board_for_bench;
@@ -109,29 +110,31 @@ pub struct Limits {
 /// Health checks and metrics sit outside the concurrency limit and timeout: an overloaded instance must
 /// still answer its liveness probe quickly, or it would be restarted for being busy.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    // One concurrency limit for all work; each request has a budget (its deadline), after which it is
-    // shed with 503 and `Retry-After` (`middleware::bound`).
+    // Request id, log line, metrics, response headers and a panicking handler's 500 for every request
+    // (`middleware::observe`); one concurrency limit for all work, where each request has a budget (its
+    // deadline) after which it is shed with 503 and `Retry-After` (`middleware::bound`). One layer per
+    // route does both.
+    let observer = Arc::new(middleware::Observer::new(&state));
     let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests));
-    let bounded = |budget: Duration| {
-        from_fn_with_state(
-            middleware::Bounds {
+    let observed = |budget: Option<Duration>| {
+        middleware::RequestLayer::new(
+            Arc::clone(&observer),
+            budget.map(|budget| middleware::Bounds {
                 permits: Arc::clone(&permits),
                 budget,
                 // Store calls answer by the request's deadline themselves, except a write already under
                 // way, whose real outcome is worth `write_grace` more (storage::detached).
                 grace: limits.write_grace,
-            },
-            middleware::bound,
+            }),
         )
     };
-    let shed = bounded(limits.request_timeout);
 
     // Uploads stream up to STRATUS_MAX_UPLOAD_BYTES: they get the upload budget instead of the request
     // timeout, and a body that stops moving for a request timeout is answered 408 (http::files).
     let uploads = Router::new()
         .route("/files", axum::routing::post(files::upload_from_form))
         .route("/api/v1/files", axum::routing::post(files::upload_file))
-        .route_layer(bounded(limits.upload_timeout));
+        .route_layer(observed(Some(limits.upload_timeout)));
 
     let work = Router::new()
         .route("/", get(board::show_board).post(board::submit_from_form))
@@ -171,24 +174,19 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         // The blog's readers and its admin (issue 6).
         .merge(blog::routes())
         .merge(admin::routes())
-        .route_layer(shed);
+        .route_layer(observed(Some(limits.request_timeout)));
 
     let always = Router::new()
         .route("/health", get(health::readiness))
         .route("/health/live", get(health::liveness))
         .route("/metrics", get(render_metrics))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
-        .route("/static/{file}", get(pages::serve_asset));
+        .route("/static/{file}", get(pages::serve_asset))
+        .route_layer(observed(None));
 
     work.merge(uploads)
         .merge(always)
-        .fallback(middleware::not_found)
-        // Request id, span, log line, metrics, response headers and a panicking handler's 500: one layer
-        // (see `middleware::observe`).
-        .layer(from_fn_with_state(
-            Arc::new(middleware::Observer::new(&state)),
-            middleware::observe,
-        ))
+        .fallback_service(observed(None).layer(middleware::not_found.into_service()))
         .with_state(state)
 }
 
