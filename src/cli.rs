@@ -121,7 +121,7 @@ async fn sweep_files(
     older_than: Duration,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let storage = storage::open(&settings.database, None).await?;
+    let storage = storage::open(&settings.database, None, storage::Role::Maintain).await?;
     let files = crate::files::Files::open(&settings.files, &storage.sql).await?;
     let swept = crate::files::sweep::sweep(&files, older_than, dry_run).await;
     storage.close().await;

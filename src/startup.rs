@@ -30,7 +30,12 @@ impl Application {
     /// Opens the store (migrating it), binds the listener, starts background work.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let storage = storage::open(&settings.database, settings.board.as_ref()).await?;
+        let storage = storage::open(
+            &settings.database,
+            settings.board.as_ref(),
+            storage::Role::Serve,
+        )
+        .await?;
         let store = Arc::clone(&storage.board);
         let (visits, visit_writer) = VisitCounter::spawn(Arc::clone(&store));
         let instance = Instance::from_hostname();

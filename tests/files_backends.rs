@@ -289,9 +289,10 @@ async fn a_metadata_table_that_disappears_gets_503_no_object_left_and_the_sweep_
         .await
         .expect("put");
     let settings = settings(&flags);
-    let storage = stratus::storage::open(&settings.database, None)
-        .await
-        .expect("storage");
+    let storage =
+        stratus::storage::open(&settings.database, None, stratus::storage::Role::Maintain)
+            .await
+            .expect("storage");
     let files = stratus::files::Files::open(&settings.files, &storage.sql)
         .await
         .expect("files");

@@ -86,10 +86,14 @@ async fn open(backend: Backend) -> (Arc<dyn Store>, Fixture) {
     ];
     args.extend(extra);
     let settings = settings(&args);
-    let store = storage::open(&settings.database, settings.board.as_ref())
-        .await
-        .unwrap_or_else(|err| panic!("{backend:?} store opens: {err:#}"))
-        .board;
+    let store = storage::open(
+        &settings.database,
+        settings.board.as_ref(),
+        storage::Role::Serve,
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{backend:?} store opens: {err:#}"))
+    .board;
     store
         .ping()
         .await

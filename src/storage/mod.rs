@@ -184,6 +184,17 @@ impl Storage {
     }
 }
 
+/// What the process opening the stores does with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `stratus serve`: writes the board's rows. On SQLite, the one process that may (the file's serving
+    /// lock; a second one fails to start), which lets it keep the newest submission in memory.
+    Serve,
+    /// A maintenance command (`stratus migrate`, `stratus files sweep`): runs beside a serving process,
+    /// writes no submissions or visits, keeps nothing in memory.
+    Maintain,
+}
+
 /// Opens the relational database (migrating it) and the board's store.
 ///
 /// PostgreSQL and DynamoDB return within their connect timeout even when the server is down: the store
@@ -191,10 +202,11 @@ impl Storage {
 pub async fn open(
     database: &DatabaseUrl,
     board: Option<&DynamoDbSettings>,
+    role: Role,
 ) -> anyhow::Result<Storage> {
     let (relational, sql): (Arc<dyn Store>, SqlDb) = match database {
         DatabaseUrl::Sqlite(settings) => {
-            let store = SqliteStore::open(settings).await?;
+            let store = SqliteStore::open(settings, role).await?;
             let sql = SqlDb::sqlite(&store, settings.statement_timeout);
             (Arc::new(store), sql)
         }

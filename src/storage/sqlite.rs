@@ -11,6 +11,9 @@
 //! transaction holding its write has committed. If a statement of a group fails because of one write (a
 //! constraint), the group is rolled back and each write is retried alone, so one bad write never fails its
 //! neighbours; any other failure (busy, I/O) fails the group, as it would each of its writes.
+//!
+//! One process serves a file ([`ServingLock`]); its writer task keeps the newest submission in memory
+//! ([`LatestCache`]), which every view of the board reads.
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,7 +27,8 @@ use sqlx::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Page, Store, StoreError, claim_queued, current_call, detached::CallState, paging::SeqCursor,
+    Page, Role, Store, StoreError, claim_queued, current_call, detached::CallState,
+    paging::SeqCursor,
 };
 use crate::{
     config::SqliteSettings,
@@ -45,17 +49,29 @@ pub struct SqliteStore {
     /// features' tables.
     reads: Arc<Readers>,
     writes: mpsc::Sender<Queued>,
+    /// The newest submission, kept by the writer task; only in the serving process (see [`Role`]).
+    latest: Option<Arc<LatestCache>>,
+    /// Held by the serving process until the store is dropped.
+    _serving: Option<ServingLock>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and migrates it.
-    pub async fn open(settings: &SqliteSettings) -> anyhow::Result<Self> {
+    ///
+    /// [`Role::Serve`] first takes the file's serving lock (an exclusive `flock` on `<file>.lock`) and
+    /// fails at once when another process serves the file; that process is then the only writer of the
+    /// board's rows and keeps the newest submission in memory.
+    pub async fn open(settings: &SqliteSettings, role: Role) -> anyhow::Result<Self> {
         let path = &settings.path;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| {
                 format!("could not create the database directory {}", dir.display())
             })?;
         }
+        let serving = match role {
+            Role::Serve => Some(ServingLock::take(path)?),
+            Role::Maintain => None,
+        };
         let base = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -90,12 +106,15 @@ impl SqliteStore {
             })?;
         let (writes, queue) = mpsc::channel(MAX_GROUP * 4);
         // The task ends when the store (the only sender) is dropped and the queue is empty.
-        tokio::spawn(write_groups(writer.clone(), queue));
+        let latest = serving.as_ref().map(|_| Arc::new(LatestCache::default()));
+        tokio::spawn(write_groups(writer.clone(), queue, latest.clone()));
         Ok(Self {
             writer,
             reader,
             reads: Arc::new(Readers::new(path.clone(), settings.read_connections)),
             writes,
+            latest,
+            _serving: serving,
         })
     }
 
@@ -126,7 +145,7 @@ impl SqliteStore {
 
     /// Opens the file and runs the migrations, nothing else (`stratus migrate`).
     pub async fn migrate_only(settings: &SqliteSettings) -> anyhow::Result<()> {
-        let store = Self::open(settings).await?;
+        let store = Self::open(settings, Role::Maintain).await?;
         store.close().await;
         Ok(())
     }
@@ -223,9 +242,137 @@ impl Readers {
     }
 }
 
-/// Runs the embedded migrations. SQLite has no advisory lock for sqlx to take, so when several instances
-/// start on one file at once, the loser of the race fails on "table already exists"; running again then
-/// finds the migration recorded and does nothing. A few tries make concurrent start-up safe.
+/// The serving process's hold on its SQLite file: an exclusive `flock` on `<file>.lock` beside it, kept
+/// until the process exits (the kernel releases it even after `kill -9`).
+///
+/// One serving process per file is what the embedded default supports (several instances share
+/// PostgreSQL); the lock makes that a checked fact rather than a hope, which is what lets the serving
+/// process keep the newest submission in memory ([`LatestCache`]): nothing else writes the board's rows.
+/// Maintenance commands (`stratus migrate`, `stratus files sweep`) do not take it and may run beside a
+/// serving process; they write neither submissions nor visits.
+#[derive(Debug)]
+struct ServingLock {
+    _file: std::fs::File,
+}
+
+impl ServingLock {
+    fn take(database: &std::path::Path) -> anyhow::Result<Self> {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("could not open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+                "another Stratus process is serving the SQLite database {} (it holds {}); \
+                 one process serves a SQLite file: stop that one first, or use PostgreSQL \
+                 (DATABASE_URL=postgres://...) for several instances",
+                database.display(),
+                path.display()
+            ),
+            Err(std::fs::TryLockError::Error(err)) => {
+                Err(anyhow::Error::new(err).context(format!("could not lock {}", path.display())))
+            }
+        }
+    }
+}
+
+/// The newest submission, as the serving process's writer task committed it.
+///
+/// `GET /` and `GET /api/v1/submissions/latest` read it on every request; from the file that read costs a
+/// read transaction, whose WAL read lock is two `fcntl` calls under a mutex every reader of the file in
+/// the process shares. The writer task is the only writer of the board's rows ([`ServingLock`]), so it
+/// knows the newest row the moment it commits it: it stores it here before answering the caller. A
+/// failed write that held an insert empties the cache and the next read fills it from the file; a fill
+/// is dropped if the writer changed the cache while the read ran (the `generation`), so an older row
+/// never replaces a newer one.
+#[derive(Debug, Default)]
+struct LatestCache {
+    state: std::sync::RwLock<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    /// Counts the writer's changes.
+    generation: u64,
+    /// `None`: not known (at start, after a failed write); `Some(None)`: no submission yet.
+    latest: Option<Option<Submission>>,
+}
+
+/// What the cache knows.
+enum Lookup {
+    Known(Option<Submission>),
+    /// Read the file, then [`LatestCache::fill`] with this generation.
+    Unknown(u64),
+}
+
+impl LatestCache {
+    /// A poisoned lock (a panic while it was held) reads as unknown forever: every read goes to the file.
+    fn lookup(&self) -> Lookup {
+        match self.state.read() {
+            Ok(state) => match &state.latest {
+                Some(latest) => Lookup::Known(latest.clone()),
+                None => Lookup::Unknown(state.generation),
+            },
+            Err(_) => Lookup::Unknown(u64::MAX),
+        }
+    }
+
+    /// Keeps what a read of the file found, unless the writer changed the cache since `generation`.
+    fn fill(&self, generation: u64, latest: Option<&Submission>) {
+        if let Ok(mut state) = self.state.write()
+            && state.generation == generation
+            && state.latest.is_none()
+        {
+            state.latest = Some(latest.cloned());
+        }
+    }
+
+    /// After a commit: the last insert of the group is the newest row (rows take their sequence numbers in
+    /// queue order). Kept as it reads back from the file (timestamps at the stored precision, in UTC).
+    fn committed<'a>(&self, writes: impl DoubleEndedIterator<Item = (&'a Write, &'a Written)>) {
+        let newest = writes.rev().find_map(|written| match written {
+            (Write::Insert(submission), Written::Inserted) => Some(submission),
+            _ => None,
+        });
+        let Some(submission) = newest else { return };
+        let stored = parse_timestamp(&format_timestamp(submission.created_at)).map(|created_at| {
+            Submission {
+                created_at,
+                ..(**submission).clone()
+            }
+        });
+        match (stored, self.state.write()) {
+            (Ok(stored), Ok(mut state)) => {
+                state.generation = state.generation.wrapping_add(1);
+                state.latest = Some(Some(stored));
+            }
+            (Err(_), Ok(mut state)) => {
+                state.generation = state.generation.wrapping_add(1);
+                state.latest = None;
+            }
+            (_, Err(_)) => {}
+        }
+    }
+
+    /// After a failed write that held an insert: whether it committed is not known for sure.
+    fn forget(&self) {
+        if let Ok(mut state) = self.state.write() {
+            state.generation = state.generation.wrapping_add(1);
+            state.latest = None;
+        }
+    }
+}
+
+/// Runs the embedded migrations. SQLite has no advisory lock for sqlx to take, so when several processes
+/// migrate one file at once (`stratus migrate` runs beside a starting server, or several of them in a
+/// deploy), the loser of the race fails on "table already exists"; running again then finds the migration
+/// recorded and does nothing. A few tries make that safe.
 async fn migrate(pool: &SqlitePool) -> anyhow::Result<()> {
     let mut attempt = 0;
     loop {
@@ -275,16 +422,39 @@ impl Queued {
     }
 }
 
-async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
+/// Commits queued writes in groups until the store is dropped.
+///
+/// With a `latest` cache (the serving process), the newest committed insert goes into it before any
+/// caller of its group is answered, so an acknowledged submission is what the next read of the latest
+/// sees; a failed group that held an insert empties it (the next read goes to the file).
+async fn write_groups(
+    writer: SqlitePool,
+    mut queue: mpsc::Receiver<Queued>,
+    latest: Option<Arc<LatestCache>>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let forget = |group: &[Queued]| {
+        if let Some(latest) = &latest
+            && group.iter().any(|q| matches!(q.write, Write::Insert(_)))
+        {
+            latest.forget();
+        }
+    };
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         group.retain(Queued::claim);
         if group.is_empty() {
             continue;
         }
         let writes: Vec<&Write> = group.iter().map(|q| &q.write).collect();
-        match commit_group(&writer, &writes).await {
+        let result = commit_group(&writer, &writes).await;
+        if result.is_err() {
+            forget(&group);
+        }
+        match result {
             Ok(results) => {
+                if let Some(latest) = &latest {
+                    latest.committed(group.iter().map(|q| &q.write).zip(&results));
+                }
                 for (queued, written) in group.drain(..).zip(results) {
                     let _ = queued.reply.send(Ok(written));
                 }
@@ -313,6 +483,13 @@ async fn write_groups(writer: SqlitePool, mut queue: mpsc::Receiver<Queued>) {
                     let result = commit_group(&writer, &[&queued.write])
                         .await
                         .and_then(|mut one| one.pop().ok_or_else(unexpected_answer));
+                    match (&latest, &result) {
+                        (Some(latest), Ok(written)) => {
+                            latest.committed(std::iter::once((&queued.write, written)));
+                        }
+                        (Some(_), Err(_)) => forget(std::slice::from_ref(&queued)),
+                        (None, _) => {}
+                    }
                     let _ = queued.reply.send(result);
                 }
             }
@@ -466,7 +643,13 @@ impl Store for SqliteStore {
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
-        self.reads
+        let generation = match self.latest.as_deref().map(LatestCache::lookup) {
+            Some(Lookup::Known(latest)) => return Ok(latest),
+            Some(Lookup::Unknown(generation)) => Some(generation),
+            None => None,
+        };
+        let latest = self
+            .reads
             .run("reading the latest submission", |conn| {
                 conn.prepare_cached(LATEST_SQL)?
                     .query_row([], StoredRow::read)
@@ -474,7 +657,11 @@ impl Store for SqliteStore {
             })?
             .as_ref()
             .map(StoredRow::submission)
-            .transpose()
+            .transpose()?;
+        if let (Some(cache), Some(generation)) = (&self.latest, generation) {
+            cache.fill(generation, latest.as_ref());
+        }
+        Ok(latest)
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
@@ -527,5 +714,164 @@ impl Store for SqliteStore {
         self.reads.close();
         self.reader.close().await;
         self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::UtcOffset;
+
+    use super::*;
+
+    fn settings(dir: &tempfile::TempDir) -> SqliteSettings {
+        SqliteSettings {
+            path: dir.path().join("stratus.db"),
+            read_connections: 4,
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+
+    async fn open(dir: &tempfile::TempDir, role: Role) -> SqliteStore {
+        SqliteStore::open(&settings(dir), role)
+            .await
+            .unwrap_or_else(|err| panic!("store opens: {err:#}"))
+    }
+
+    fn submission(user: &str, digits: &str) -> Submission {
+        let parse = || -> anyhow::Result<Submission> {
+            Ok(Submission::new(
+                Username::parse(user)?,
+                EightDigits::parse(digits)?,
+            ))
+        };
+        parse().unwrap_or_else(|err| panic!("test submission: {err:#}"))
+    }
+
+    /// What the file holds, read by a maintenance store (which keeps nothing in memory).
+    async fn latest_in_file(dir: &tempfile::TempDir) -> Option<Submission> {
+        let file = open(dir, Role::Maintain).await;
+        let latest = file.latest_submission().await.ok().flatten();
+        file.close().await;
+        latest
+    }
+
+    #[tokio::test]
+    async fn one_process_serves_a_file_and_maintenance_runs_beside_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let serving = open(&dir, Role::Serve).await;
+        let refused = SqliteStore::open(&settings(&dir), Role::Serve)
+            .await
+            .err()
+            .map(|err| format!("{err:#}"))
+            .unwrap_or_default();
+        assert!(
+            refused.contains("another Stratus process is serving the SQLite database")
+                && refused.contains("use PostgreSQL"),
+            "{refused}"
+        );
+        let maintenance = open(&dir, Role::Maintain).await;
+        assert_eq!(maintenance.latest_submission().await.ok(), Some(None));
+        maintenance.close().await;
+
+        serving.close().await;
+        drop(serving);
+        let next = open(&dir, Role::Serve).await;
+        next.close().await;
+    }
+
+    #[tokio::test]
+    async fn the_latest_in_memory_is_what_the_file_holds_after_concurrent_inserts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(open(&dir, Role::Serve).await);
+        assert_eq!(store.latest_submission().await.ok(), Some(None));
+        // Concurrent inserts commit in groups; the newest row of the file is the last of the last group.
+        let inserts = (0..200).map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let s = submission(&format!("user{}", i % 7), &format!("{i:08}"));
+                store.insert_submission(&s).await.map(|()| s)
+            })
+        });
+        let mut acknowledged = Vec::new();
+        for insert in futures::future::join_all(inserts).await {
+            if let Ok(Ok(s)) = insert {
+                acknowledged.push(s);
+            }
+        }
+        assert_eq!(acknowledged.len(), 200);
+        let cached = store.latest_submission().await.ok().flatten();
+        assert!(cached.is_some());
+        assert_eq!(cached, latest_in_file(&dir).await);
+
+        // A timestamp finer than the file keeps, at another offset: the memory holds it as the file does.
+        let mut odd = submission("ada", "12345678");
+        odd.created_at = odd
+            .created_at
+            .replace_nanosecond(123_456_789)
+            .map(|t| t.to_offset(UtcOffset::from_hms(2, 0, 0).unwrap_or(UtcOffset::UTC)))
+            .unwrap_or(odd.created_at);
+        assert!(store.insert_submission(&odd).await.is_ok());
+        let cached = store.latest_submission().await.ok().flatten();
+        assert_eq!(cached, latest_in_file(&dir).await);
+        assert_eq!(cached.map(|s| s.id), Some(odd.id));
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_insert_leaves_the_latest_correct() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(open(&dir, Role::Serve).await);
+        let first = submission("ada", "11111111");
+        assert!(store.insert_submission(&first).await.is_ok());
+        // The same id again breaks the primary key: refused alone, and in a group beside good inserts.
+        assert!(store.insert_submission(&first).await.is_err());
+        assert_eq!(
+            store.latest_submission().await.ok(),
+            Some(Some(first.clone()))
+        );
+        let good = submission("grace", "22222222");
+        let (dup, ok) = tokio::join!(
+            store.insert_submission(&first),
+            store.insert_submission(&good)
+        );
+        assert!(dup.is_err());
+        assert!(ok.is_ok());
+        assert_eq!(store.latest_submission().await.ok(), Some(Some(good)));
+        assert_eq!(
+            store.latest_submission().await.ok().flatten(),
+            latest_in_file(&dir).await
+        );
+        store.close().await;
+    }
+
+    #[test]
+    fn a_read_that_raced_a_commit_never_replaces_the_newer_row() {
+        let cache = LatestCache::default();
+        let older = submission("ada", "11111111");
+        let newer = submission("grace", "22222222");
+        let Lookup::Unknown(before) = cache.lookup() else {
+            panic!("nothing is known at start")
+        };
+        // A commit lands while a read of the file (which found `older`) is running.
+        cache.committed(std::iter::once((
+            &Write::Insert(Box::new(newer.clone())),
+            &Written::Inserted,
+        )));
+        cache.fill(before, Some(&older));
+        assert!(matches!(cache.lookup(), Lookup::Known(Some(s)) if s == newer));
+
+        // After a failed write nothing is known; a read after it fills the cache.
+        cache.forget();
+        let Lookup::Unknown(after) = cache.lookup() else {
+            panic!("a failed write empties the cache")
+        };
+        cache.fill(after, Some(&older));
+        assert!(matches!(cache.lookup(), Lookup::Known(Some(s)) if s == older));
+        // Visits alone change nothing.
+        cache.committed(std::iter::once((
+            &Write::AddVisits(3),
+            &Written::VisitTotal(3),
+        )));
+        assert!(matches!(cache.lookup(), Lookup::Known(Some(s)) if s == older));
     }
 }

@@ -396,3 +396,78 @@ async fn several_instances_migrating_one_database_at_once_all_succeed() {
     }
     assert!(dir.path().join("nested/dir/stratus.db").exists());
 }
+
+#[tokio::test]
+async fn a_second_server_on_one_sqlite_file_is_refused_while_maintenance_runs_beside_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/stratus.db", dir.path().display());
+    let mut first = start(&[("DATABASE_URL", &url), ("STRATUS_DRAIN_SECONDS", "0")]).await;
+    let base = format!("http://{}", first.address);
+    let client = reqwest::Client::new();
+    let posted = client
+        .post(format!("{base}/api/v1/submissions"))
+        .json(&serde_json::json!({"username": "ada", "number": "12345678"}))
+        .send()
+        .await
+        .expect("posted");
+    assert_eq!(posted.status(), 201);
+
+    let second = Command::new(BIN)
+        .arg("serve")
+        .env_clear()
+        .env("STRATUS_LISTEN", "127.0.0.1:0")
+        .env("DATABASE_URL", &url)
+        .output();
+    let second = tokio::time::timeout(Duration::from_secs(20), second)
+        .await
+        .expect("the second server gives up at once")
+        .expect("runs");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another Stratus process is serving the SQLite database"),
+        "{stderr}"
+    );
+
+    // Maintenance commands do not take the lock.
+    let migrate = Command::new(BIN)
+        .arg("migrate")
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .output()
+        .await
+        .expect("runs");
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let latest: Value = client
+        .get(format!("{base}/api/v1/submissions/latest"))
+        .send()
+        .await
+        .expect("served")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(latest["number"], "12345678", "{latest}");
+
+    // Once the first has exited, the file is free again.
+    sigterm(&first.child);
+    let status = tokio::time::timeout(Duration::from_secs(15), first.child.wait())
+        .await
+        .expect("exits in time")
+        .expect("waited");
+    assert!(status.success(), "exit code {status:?}");
+    let mut next = start(&[("DATABASE_URL", &url)]).await;
+    let latest: Value = client
+        .get(format!("http://{}/api/v1/submissions/latest", next.address))
+        .send()
+        .await
+        .expect("served")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(latest["number"], "12345678", "{latest}");
+    next.child.kill().await.expect("killed");
+}
