@@ -442,15 +442,7 @@ async fn a_second_server_on_one_sqlite_file_is_refused_while_maintenance_runs_be
         "{}",
         String::from_utf8_lossy(&migrate.stderr)
     );
-    let latest: Value = client
-        .get(format!("{base}/api/v1/submissions/latest"))
-        .send()
-        .await
-        .expect("served")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(latest["number"], "12345678", "{latest}");
+    assert_eq!(latest_number(&client, first.address).await, "12345678");
 
     // Once the first has exited, the file is free again.
     sigterm(&first.child);
@@ -460,14 +452,19 @@ async fn a_second_server_on_one_sqlite_file_is_refused_while_maintenance_runs_be
         .expect("waited");
     assert!(status.success(), "exit code {status:?}");
     let mut next = start(&[("DATABASE_URL", &url)]).await;
+    assert_eq!(latest_number(&client, next.address).await, "12345678");
+    next.child.kill().await.expect("killed");
+}
+
+/// The number of the latest submission a running server shows.
+async fn latest_number(client: &reqwest::Client, address: std::net::SocketAddr) -> Value {
     let latest: Value = client
-        .get(format!("http://{}/api/v1/submissions/latest", next.address))
+        .get(format!("http://{address}/api/v1/submissions/latest"))
         .send()
         .await
         .expect("served")
         .json()
         .await
         .expect("JSON");
-    assert_eq!(latest["number"], "12345678", "{latest}");
-    next.child.kill().await.expect("killed");
+    latest["number"].clone()
 }
