@@ -447,6 +447,55 @@ def bench_server(args, server, routes, results):
     entry["_idle_rss_after_mb"] = rss_bytes(server.pids()) / 2**20
 
 
+PAIRED_ROUTES = [r for r in ROUTES if r[0] in ("GET /", "GET /api/v1/submissions/latest")]
+
+
+def paired(args, work, rounds=3):
+    """The two SQLite targets that are ratios to the baseline, measured with the baseline next to them in
+    time. The main passes measure the baseline minutes before and after Stratus (their drift has reached
+    1.3 on this shared machine); here the baseline and a fresh Stratus on SQLite run side by side, idle
+    but for the one being driven, and the points alternate: baseline, `GET /`, latest, baseline, ... with a
+    baseline pass before and after every round. Each Stratus point's ratio is to the mean of the two
+    baseline passes around it; the target is the median of the rounds' ratios."""
+    hi = args.conns[-1]
+    db = work / "paired.db"
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    port = freeport()
+    base = Server("baseline", [str(args.baseline)], {"BASELINE_LISTEN": f"127.0.0.1:{port}"}, port, "/",
+                  args.logs / "baseline-paired.log")
+    stratus = None
+    try:
+        stratus = start_stratus(args, "stratus-sqlite-paired", f"sqlite://{db}", args.logs / "stratus-paired.log")
+        os.sync()
+        http(stratus.base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
+             {"Content-Type": "application/json"})
+        for server, path in ((base, "/"), (stratus, "/"), (stratus, PAIRED_ROUTES[1][2])):
+            run_wrk(args, server.base, "get", path, 16, 1)  # warm-up, not reported
+        baselines = [measure_point(args, base, "GET /", "get", "/", hi, args.duration)]
+        out = {"conns": hi, "rounds": []}
+        for i in range(rounds):
+            points = {route: measure_point(args, stratus, route, kind, path, hi, args.duration)
+                      for route, kind, path in PAIRED_ROUTES}
+            baselines.append(measure_point(args, base, "GET /", "get", "/", hi, args.duration))
+            b = (baselines[-2]["rps"] + baselines[-1]["rps"]) / 2
+            entry = {"baseline_rps": b, "baseline_before_after": [baselines[-2]["rps"], baselines[-1]["rps"]]}
+            for route, r in points.items():
+                entry[route] = {"rps": r["rps"], "ratio": r["rps"] / b if b else None, "p99_ms": r["p99_ms"],
+                                "errors": r["errors"], "server_cpu_us_per_req": r["server_cpu_us_per_req"],
+                                "visit_check": r.get("visit_check")}
+            out["rounds"].append(entry)
+            log(f"paired round {i + 1}/{rounds}: baseline {b:.0f} req/s; " + "; ".join(
+                f"{route} {r['rps']:.0f} req/s = {100 * entry[route]['ratio']:.1f} %" for route, r in points.items()))
+        out["median_ratio"] = {route: statistics.median(e[route]["ratio"] for e in out["rounds"])
+                               for route, _, _ in PAIRED_ROUTES}
+        return out
+    finally:
+        if stratus:
+            stratus.stop()
+        base.stop()
+
+
 def startup_and_idle(args, work):
     """Start to ready (process start to /health 200) and idle RSS, on a fresh SQLite file: median of 5."""
     readies, rss = [], []
@@ -620,6 +669,8 @@ def main():
             s.stop()
     if "scaling" in only:
         results["scaling"] = scaling(args, args.work)
+    if "paired" in only:
+        results["paired"] = paired(args, args.work)
     if "baseline" in only:
         # Measured again at the end: the machine is shared, and the drift between the two passes says how
         # far any ratio can be trusted. Ratios use the mean of both.
