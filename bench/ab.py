@@ -48,14 +48,10 @@ def main():
     servers = {}
     try:
         for tag, binary in (("old", args.old), ("new", args.new)):
-            db = args.work / f"{tag}.db"
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{db}{suffix}").unlink(missing_ok=True)
             ns = argparse.Namespace(stratus=binary, work=args.work)
-            url = getattr(args, f"{tag}_db") or f"sqlite://{db}"
+            url = getattr(args, f"{tag}_db") or drive.fresh_sqlite_url(args.work / f"{tag}.db")
             s = drive.start_stratus(ns, tag, url, args.work / f"{tag}.log")
-            drive.http(s.base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
-                       {"Content-Type": "application/json"})
+            drive.store_bench_submission(s.base)
             drive.run_wrk(ns, s.base, "get", "/", 16, 1)
             # Each server's own paths (the download's file id differs).
             paths = {label: path for label, _, path in drive.stratus_routes(s)}

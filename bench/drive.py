@@ -261,6 +261,25 @@ def start_stratus(args, name, database_url, log_path):
                   log_path)
 
 
+def start_baseline(args, log_path):
+    port = freeport()
+    return Server("baseline", [str(args.baseline)], {"BASELINE_LISTEN": f"127.0.0.1:{port}"}, port, "/", log_path)
+
+
+def fresh_sqlite_url(db):
+    """A `sqlite://` URL for `db`, after removing what an earlier run left there (the file, its WAL and
+    shared memory, and the serving lock)."""
+    for suffix in ("", "-wal", "-shm", ".lock"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return f"sqlite://{db}"
+
+
+def store_bench_submission(base):
+    """One stored submission, so that latest and history have something to return."""
+    http(base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
+         {"Content-Type": "application/json"})
+
+
 def upload_bench_file(base, name):
     """Uploads the 64 KiB file the download route fetches; returns its id."""
     boundary = "stratus-bench-boundary"
@@ -430,8 +449,7 @@ def bench_server(args, server, routes, results):
     run_wrk(args, server.base, "get", routes[0][2], 16, 1)
     csrf = csrf_pair(server.base) if any(kind == "form" for _, kind, _ in routes) else None
     if server.name != "baseline":
-        http(server.base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
-             {"Content-Type": "application/json"})
+        store_bench_submission(server.base)
     entry = results.setdefault(server.name, {})
     for route, kind, path in routes:
         for conns in args.conns:
@@ -458,18 +476,13 @@ def paired(args, work, rounds=3):
     baseline pass before and after every round. Each Stratus point's ratio is to the mean of the two
     baseline passes around it; the target is the median of the rounds' ratios."""
     hi = args.conns[-1]
-    db = work / "paired.db"
-    for suffix in ("", "-wal", "-shm", ".lock"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    port = freeport()
-    base = Server("baseline", [str(args.baseline)], {"BASELINE_LISTEN": f"127.0.0.1:{port}"}, port, "/",
-                  args.logs / "baseline-paired.log")
+    base = start_baseline(args, args.logs / "baseline-paired.log")
     stratus = None
     try:
-        stratus = start_stratus(args, "stratus-sqlite-paired", f"sqlite://{db}", args.logs / "stratus-paired.log")
+        stratus = start_stratus(args, "stratus-sqlite-paired", fresh_sqlite_url(work / "paired.db"),
+                                args.logs / "stratus-paired.log")
         os.sync()
-        http(stratus.base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
-             {"Content-Type": "application/json"})
+        store_bench_submission(stratus.base)
         for server, path in ((base, "/"), (stratus, "/"), (stratus, PAIRED_ROUTES[1][2])):
             run_wrk(args, server.base, "get", path, 16, 1)  # warm-up, not reported
         baselines = [measure_point(args, base, "GET /", "get", "/", hi, args.duration)]
@@ -481,7 +494,7 @@ def paired(args, work, rounds=3):
             b = (baselines[-2]["rps"] + baselines[-1]["rps"]) / 2
             entry = {"baseline_rps": b, "baseline_before_after": [baselines[-2]["rps"], baselines[-1]["rps"]]}
             for route, r in points.items():
-                entry[route] = {"rps": r["rps"], "ratio": r["rps"] / b if b else None, "p99_ms": r["p99_ms"],
+                entry[route] = {"rps": r["rps"], "ratio": r["rps"] / b, "p99_ms": r["p99_ms"],
                                 "errors": r["errors"], "server_cpu_us_per_req": r["server_cpu_us_per_req"],
                                 "visit_check": r.get("visit_check")}
             out["rounds"].append(entry)
@@ -624,9 +637,7 @@ def main():
     t_start = time.monotonic()
 
     def baseline_pass(tag):
-        port = freeport()
-        s = Server("baseline", [str(args.baseline)], {"BASELINE_LISTEN": f"127.0.0.1:{port}"}, port, "/",
-                   args.logs / "baseline.log")
+        s = start_baseline(args, args.logs / "baseline.log")
         try:
             tmp = {}
             bench_server(args, s, [ROUTES[0]], tmp)
@@ -641,10 +652,8 @@ def main():
         log(f"start to ready {results['startup']['start_to_ready_ms']:.1f} ms, idle RSS "
             f"{results['startup']['idle_rss_mb']:.1f} MB")
     if "sqlite" in only:
-        db = args.work / "bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        s = start_stratus(args, "stratus-sqlite", f"sqlite://{db}", args.logs / "stratus-sqlite.log")
+        s = start_stratus(args, "stratus-sqlite", fresh_sqlite_url(args.work / "bench.db"),
+                          args.logs / "stratus-sqlite.log")
         try:
             bench_server(args, s, stratus_routes(s), servers)
         finally:

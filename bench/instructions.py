@@ -17,7 +17,6 @@ Every loop is bounded: a fixed number of requests, and each wait has a deadline.
 """
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -97,8 +96,7 @@ def measure(binary, route, args, keep):
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError(f"{binary} did not start; see {work / 'server.log'}")
             time.sleep(0.2)
-        bench.http(base + "/api/v1/submissions", json.dumps({"username": "bench1", "number": "01234567"}).encode(),
-                   {"Content-Type": "application/json"})
+        bench.store_bench_submission(base)
         path = f"/api/v1/files/{bench.upload_bench_file(base, binary.name)}/content" if route == "/files" else route
         drive(port, path, 200, args.connections)
         subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True, capture_output=True, timeout=60)
