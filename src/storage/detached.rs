@@ -5,8 +5,8 @@
 //! a connection, and the fault tests saw a pool stop handing out connections for good after a burst of
 //! request timeouts, while PostgreSQL showed them idle. Here every call runs in its own task: the caller
 //! may stop waiting, the call itself finishes (each store bounds its calls with its own deadline, so these
-//! tasks cannot pile up). An insert that only queues its row for the store's own writer task
-//! (`Store::inserts_queued`) needs no task: dropping it cannot interrupt the writer, so it runs on the
+//! tasks cannot pile up). An insert that only queues its row for the store's own writer (a task on
+//! PostgreSQL, a thread on SQLite: `Store::inserts_queued`) needs no task: dropping it cannot interrupt the writer, so it runs on the
 //! caller's task with the same protocol ([`queued`]).
 //!
 //! A write must not be answered 503 and be made anyway. Each detached call shares a small state machine
@@ -98,7 +98,7 @@ pub(crate) fn claim_write() -> bool {
     CALL.try_with(|call| call.claim()).unwrap_or(true)
 }
 
-/// A writer task's [`claim_write`] for a write queued by another task: true when the write may go ahead,
+/// A writer's [`claim_write`] for a write queued by another task: true when the write may go ahead,
 /// that is, its caller still waits for the reply and, if it came from a detached call
 /// ([`current_call`] when it was queued), has not given up; from then on that caller waits for the outcome.
 pub(crate) fn claim_queued<T>(
@@ -218,6 +218,12 @@ impl Store for Detached {
         self.0.inserts_queued()
     }
 
+    /// Views queued to the store's own writer are claimed by it, like queued inserts: a caller that
+    /// left before its view was counted is not counted.
+    fn view_queue(&self) -> Option<super::WriterQueue> {
+        self.0.view_queue()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|store| async move { store.ping().await }).await
     }
@@ -284,7 +290,7 @@ mod tests {
 
     /// An insert that waits for `before_claim`, claims its write, records the answer, then waits for
     /// `after_claim` before it "commits". `queued`: the way the SQLite and PostgreSQL stores insert (the
-    /// write goes to a writer task, which claims it; the caller only waits for the answer), run on the
+    /// write goes to a writer, which claims it; the caller only waits for the answer), run on the
     /// caller's task by `Detached` (`queued`); otherwise the insert itself claims, on a detached task.
     #[derive(Debug, Default)]
     struct Probe {
@@ -341,7 +347,7 @@ mod tests {
             if !self.queued {
                 return make_write(parts, claim_write).await;
             }
-            // A writer task claims the queued write unless its caller is gone, as `sqlite::Queued::claim`.
+            // A writer claims the queued write unless its caller is gone, as `sqlite::writer::Queued::claim`.
             let (reply, answer) = tokio::sync::oneshot::channel();
             let call = current_call();
             tokio::spawn(async move {

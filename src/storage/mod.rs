@@ -29,7 +29,7 @@ pub(crate) use dynamodb::check_table as check_dynamodb_table;
 pub use postgres::PostgresStore;
 pub(crate) use ready::InitError;
 pub use sql::{SqlConn, SqlDb, SqlPool, is_unique_violation};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, WriterQueue};
 pub use visits::{Visit, VisitCounter};
 
 use crate::{
@@ -75,14 +75,24 @@ impl StoreError {
         let Self::Unavailable(err) = self else {
             return false;
         };
-        err.chain()
-            .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
-                Some(sqlx::Error::Database(db)) => {
-                    db.kind() != sqlx::error::ErrorKind::Other
-                        || db.code().is_some_and(|code| code.starts_with("22"))
-                }
-                _ => false,
-            })
+        err.chain().any(|cause| {
+            if let Some(sqlx::Error::Database(db)) = cause.downcast_ref::<sqlx::Error>() {
+                return db.kind() != sqlx::error::ErrorKind::Other
+                    || db.code().is_some_and(|code| code.starts_with("22"));
+            }
+            // SQLite's writer thread (rusqlite): a constraint, or a value of the wrong type or size.
+            cause
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(rusqlite::Error::sqlite_error_code)
+                .is_some_and(|code| {
+                    matches!(
+                        code,
+                        rusqlite::ErrorCode::ConstraintViolation
+                            | rusqlite::ErrorCode::TypeMismatch
+                            | rusqlite::ErrorCode::TooBig
+                    )
+                })
+        })
     }
 }
 
@@ -143,7 +153,15 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         false
     }
 
-    /// True when `insert_submission` only queues the row for a writer task of the store's own and waits
+    /// The queue of a writer of the store's own that counts views of the board one by one, grouping
+    /// them with whatever else it commits (SQLite's writer thread): [`VisitCounter`] then sends each view
+    /// straight to it. `None` (the default): views are batched by [`VisitCounter`]'s task and counted
+    /// with [`Store::add_visits_and_read_latest`].
+    fn view_queue(&self) -> Option<WriterQueue> {
+        None
+    }
+
+    /// True when `insert_submission` only queues the row for a writer of the store's own and waits
     /// for its answer, so that a dropped caller cannot interrupt the write (the writer skips a write whose
     /// caller left before it was claimed, see `detached`): `Detached` then runs it on the caller's task.
     fn inserts_queued(&self) -> bool {

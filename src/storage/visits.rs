@@ -9,12 +9,16 @@
 //! (`Store::add_visits_and_read_latest`): one read per batch instead of one per view, in the same
 //! statement as the count on PostgreSQL. It is still a fresh read for every caller: the batch starts
 //! after each of its callers queued, so it sees every submission acknowledged before the view began.
+//!
+//! A store with a writer of its own that groups writes anyway (SQLite's writer thread, see
+//! [`Store::view_queue`]) gets each view directly instead: it counts the views of a group with one
+//! statement and knows the newest submission itself, and the hand-offs to this task and back are saved.
 
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, WriterQueue};
 use crate::domain::Submission;
 
 type Reply = oneshot::Sender<Result<Visit, Arc<StoreError>>>;
@@ -28,10 +32,18 @@ pub struct Visit {
     pub latest: Option<Arc<Submission>>,
 }
 
-/// Counts visits through one writer task. Cheap to clone.
+/// Counts visits: through one batching task, or straight to the store's own writer. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct VisitCounter {
-    queue: mpsc::Sender<Reply>,
+    route: Route,
+}
+
+#[derive(Debug, Clone)]
+enum Route {
+    /// To this module's batching task.
+    Batches(mpsc::Sender<Reply>),
+    /// To the store's own writer.
+    Writer(WriterQueue),
 }
 
 /// The most visits written in one statement.
@@ -39,21 +51,31 @@ const MAX_BATCH: usize = 1024;
 
 impl VisitCounter {
     /// Starts the writer task. It ends when every `VisitCounter` clone is dropped and the queue is empty.
+    /// (With a store that counts views itself, the task has nothing to do and ends at once.)
     pub fn spawn(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<()>) {
+        if let Some(writer) = store.view_queue() {
+            let route = Route::Writer(writer);
+            return (Self { route }, tokio::spawn(async {}));
+        }
         let (queue, rx) = mpsc::channel(MAX_BATCH * 4);
         let task = tokio::spawn(write_batches(store, rx));
-        (Self { queue }, task)
+        let route = Route::Batches(queue);
+        (Self { route }, task)
     }
 
     /// Counts one visit; returns the total including it and the latest submission.
     pub async fn record(&self) -> Result<Visit, Arc<StoreError>> {
+        let queue = match &self.route {
+            Route::Batches(queue) => queue,
+            Route::Writer(writer) => return writer.view().await.map_err(Arc::new),
+        };
         let (reply, answer) = oneshot::channel();
         let closed = || {
             Arc::new(StoreError::unavailable(anyhow::anyhow!(
                 "the visit counter has stopped"
             )))
         };
-        self.queue.send(reply).await.map_err(|_| closed())?;
+        queue.send(reply).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 }

@@ -1,19 +1,19 @@
 //! The embedded default: one SQLite file in WAL mode.
 //!
-//! Two pools: a single writer connection (SQLite allows one writer at a time anyway; queueing in the pool
-//! is fairer and cheaper than every connection spinning on `SQLITE_BUSY`), and several read-only
-//! connections that WAL lets run beside the writer. The writer uses `synchronous=FULL`, so a commit that
-//! returned is on disk: the service acknowledges a write only after that.
+//! The board's writes (submissions, visits) go through one writer thread with group commit
+//! ([`writer`]): writes that queue while a commit is being made to disk are written together in the next
+//! transaction, so N concurrent writes cost one `fsync`, not N. Its connection uses `synchronous=FULL`, so
+//! a commit that returned is on disk: the service acknowledges a write only after that. The board's reads
+//! run inline on read-only connections ([`Readers`]).
 //!
-//! Writes go through one writer task with group commit: inserts and visit batches that queue while a
-//! commit is being made to disk are written together in the next transaction, so N concurrent writes cost
-//! one `fsync`, not N (the commit, not the insert, is what costs). Each caller is answered only after the
-//! transaction holding its write has committed. If a statement of a group fails because of one write (a
-//! constraint), the group is rolled back and each write is retried alone, so one bad write never fails its
-//! neighbours; any other failure (busy, I/O) fails the group, as it would each of its writes.
+//! The other features (users, the blog, sessions, file metadata) use two sqlx pools on the same file: a
+//! single writer connection (also `synchronous=FULL`) and several read-only connections that WAL lets run
+//! beside the writers.
 //!
-//! One process serves a file ([`ServingLock`]); its writer task keeps the newest submission in memory
+//! One process serves a file ([`ServingLock`]); its writer thread keeps the newest submission in memory
 //! ([`LatestCache`]), which every view of the board reads.
+
+mod writer;
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,12 +24,10 @@ use sqlx::{
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use tokio::sync::{mpsc, oneshot};
+pub use writer::WriterQueue;
+use writer::{Write, Written, unexpected_answer};
 
-use super::{
-    Page, Role, Store, StoreError, claim_queued, current_call, detached::CallState,
-    paging::SeqCursor,
-};
+use super::{Page, Role, Store, StoreError, paging::SeqCursor};
 use crate::{
     config::SqliteSettings,
     domain::{
@@ -48,8 +46,9 @@ pub struct SqliteStore {
     /// The board's own reads (latest, one submission, history, count, ping); `reader` serves the other
     /// features' tables.
     reads: Arc<Readers>,
-    writes: mpsc::Sender<Queued>,
-    /// The newest submission, kept by the writer task; only in the serving process (see [`Role`]).
+    /// The board's writer thread.
+    board_writer: WriterQueue,
+    /// The newest submission, kept by the writer thread; only in the serving process (see [`Role`]).
     latest: Option<Arc<LatestCache>>,
     /// Held by the serving process until the store is dropped.
     _serving: Option<ServingLock>,
@@ -104,33 +103,21 @@ impl SqliteStore {
                     path.display()
                 )
             })?;
-        let (writes, queue) = mpsc::channel(MAX_GROUP * 4);
-        // The task ends when the store (the only sender) is dropped and the queue is empty.
         let latest = serving.as_ref().map(|_| Arc::new(LatestCache::default()));
-        tokio::spawn(write_groups(writer.clone(), queue, latest.clone()));
+        let board_writer = WriterQueue::start(path, latest.clone())?;
         Ok(Self {
             writer,
             reader,
             reads: Arc::new(Readers::new(path.clone(), settings.read_connections)),
-            writes,
+            board_writer,
             latest,
             _serving: serving,
         })
     }
 
-    /// Queues one write for the writer task and waits until its transaction has committed.
+    /// Queues one write for the writer thread and waits until its transaction has committed.
     async fn write(&self, write: Write) -> Result<Written, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let stopped = || StoreError::unavailable(anyhow::anyhow!("the SQLite writer has stopped"));
-        self.writes
-            .send(Queued {
-                write,
-                reply,
-                call: current_call(),
-            })
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.board_writer.write(write).await
     }
 
     /// The writer and read-only pools, for the other features' tables in the same file.
@@ -282,11 +269,11 @@ impl ServingLock {
     }
 }
 
-/// The newest submission, as the serving process's writer task committed it.
+/// The newest submission, as the serving process's writer thread committed it.
 ///
 /// `GET /` and `GET /api/v1/submissions/latest` read it on every request; from the file that read costs a
 /// read transaction, whose WAL read lock is two `fcntl` calls under a mutex every reader of the file in
-/// the process shares. The writer task is the only writer of the board's rows ([`ServingLock`]), so it
+/// the process shares. The writer thread is the only writer of the board's rows ([`ServingLock`]), so it
 /// knows the newest row the moment it commits it: it stores it here before answering the caller. A
 /// failed write that held an insert empties the cache and the next read fills it from the file; a fill
 /// is dropped if the writer changed the cache while the read ran (the `generation`), so an older row
@@ -335,19 +322,13 @@ impl LatestCache {
 
     /// After a commit: the last insert of the group is the newest row (rows take their sequence numbers in
     /// queue order). Kept as it reads back from the file (timestamps at the stored precision, in UTC).
-    fn committed<'a>(&self, writes: impl DoubleEndedIterator<Item = (&'a Write, &'a Written)>) {
-        let newest = writes.rev().find_map(|written| match written {
-            (Write::Insert(submission), Written::Inserted) => Some(submission),
-            _ => None,
+    fn committed<'a>(&self, writes: impl DoubleEndedIterator<Item = &'a Write>) {
+        let newest = writes.rev().find_map(|write| match write {
+            Write::Insert(submission) => Some(submission),
+            Write::AddVisits(_) | Write::View => None,
         });
         let Some(submission) = newest else { return };
-        let stored = parse_timestamp(&format_timestamp(submission.created_at)).map(|created_at| {
-            Submission {
-                created_at,
-                ..(**submission).clone()
-            }
-        });
-        match (stored, self.state.write()) {
+        match (stored_form(submission), self.state.write()) {
             (Ok(stored), Ok(mut state)) => {
                 state.generation = state.generation.wrapping_add(1);
                 state.latest = Some(Some(stored));
@@ -369,6 +350,14 @@ impl LatestCache {
     }
 }
 
+/// A submission as it reads back from the file: its timestamp at the stored precision, in UTC.
+fn stored_form(submission: &Submission) -> Result<Submission, time::error::Parse> {
+    parse_timestamp(&format_timestamp(submission.created_at)).map(|created_at| Submission {
+        created_at,
+        ..submission.clone()
+    })
+}
+
 /// Runs the embedded migrations. SQLite has no advisory lock for sqlx to take, so when several processes
 /// migrate one file at once (`stratus migrate` runs beside a starting server, or several of them in a
 /// deploy), the loser of the race fails on "table already exists"; running again then finds the migration
@@ -385,167 +374,6 @@ async fn migrate(pool: &SqlitePool) -> anyhow::Result<()> {
             }
             Err(err) => return Err(err).context("could not migrate the SQLite database"),
         }
-    }
-}
-
-/// The most writes committed in one transaction.
-const MAX_GROUP: usize = 256;
-
-/// One write for the writer task.
-#[derive(Debug)]
-enum Write {
-    Insert(Box<Submission>),
-    AddVisits(i64),
-}
-
-/// What a committed write returns.
-#[derive(Debug)]
-enum Written {
-    Inserted,
-    VisitTotal(i64),
-}
-
-#[derive(Debug)]
-struct Queued {
-    write: Write,
-    reply: oneshot::Sender<Result<Written, StoreError>>,
-    /// The detached call this write belongs to, if any: the writer claims the write before making it.
-    call: Option<Arc<CallState>>,
-}
-
-impl Queued {
-    /// Whether the write may still be made: its caller has not given up (timeout, client gone), and from
-    /// now on waits for the outcome. A caller that gave up was answered 503; its write is skipped, as a
-    /// dropped request would have been before reaching the database.
-    fn claim(&self) -> bool {
-        claim_queued(&self.reply, self.call.as_ref())
-    }
-}
-
-/// Commits queued writes in groups until the store is dropped.
-///
-/// With a `latest` cache (the serving process), the newest committed insert goes into it before any
-/// caller of its group is answered, so an acknowledged submission is what the next read of the latest
-/// sees; a failed group that held an insert empties it (the next read goes to the file).
-async fn write_groups(
-    writer: SqlitePool,
-    mut queue: mpsc::Receiver<Queued>,
-    latest: Option<Arc<LatestCache>>,
-) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    let forget = |group: &[Queued]| {
-        if let Some(latest) = &latest
-            && group.iter().any(|q| matches!(q.write, Write::Insert(_)))
-        {
-            latest.forget();
-        }
-    };
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        group.retain(Queued::claim);
-        if group.is_empty() {
-            continue;
-        }
-        let writes: Vec<&Write> = group.iter().map(|q| &q.write).collect();
-        let result = commit_group(&writer, &writes).await;
-        if result.is_err() {
-            forget(&group);
-        }
-        match result {
-            Ok(results) => {
-                if let Some(latest) = &latest {
-                    latest.committed(group.iter().map(|q| &q.write).zip(&results));
-                }
-                for (queued, written) in group.drain(..).zip(results) {
-                    let _ = queued.reply.send(Ok(written));
-                }
-            }
-            Err(err) if group.len() == 1 => {
-                if let Some(queued) = group.pop() {
-                    let _ = queued.reply.send(Err(err));
-                }
-            }
-            // Busy, I/O, a closed writer: every write of the group fails alike and none was made (the
-            // transaction rolled back); retrying one by one would outlast the callers' grace.
-            Err(err) if !err.is_row_specific() => {
-                // Each caller gets the whole cause chain (StoreError's own text is only its kind).
-                let cause = format!("{:#}", anyhow::Error::from(err));
-                for queued in group.drain(..) {
-                    let _ = queued
-                        .reply
-                        .send(Err(StoreError::unavailable(anyhow::anyhow!(
-                            "the group write failed; nothing was written: {cause}"
-                        ))));
-                }
-            }
-            Err(err) => {
-                tracing::debug!(error.message = %err, size = group.len(), "group commit failed; writing one by one");
-                for queued in group.drain(..) {
-                    let result = commit_group(&writer, &[&queued.write])
-                        .await
-                        .and_then(|mut one| one.pop().ok_or_else(unexpected_answer));
-                    match (&latest, &result) {
-                        (Some(latest), Ok(written)) => {
-                            latest.committed(std::iter::once((&queued.write, written)));
-                        }
-                        (Some(_), Err(_)) => forget(std::slice::from_ref(&queued)),
-                        (None, _) => {}
-                    }
-                    let _ = queued.reply.send(result);
-                }
-            }
-        }
-    }
-}
-
-/// Runs `writes` in one transaction; `Ok` only once it has committed (durably: `synchronous=FULL`).
-async fn commit_group(writer: &SqlitePool, writes: &[&Write]) -> Result<Vec<Written>, StoreError> {
-    if let [write] = writes {
-        // Alone, the statement is its own (autocommit) transaction: the same durability, two round trips
-        // to the connection's thread fewer than BEGIN ... COMMIT.
-        let mut conn = writer
-            .acquire()
-            .await
-            .map_err(unavailable("getting the writer connection"))?;
-        return Ok(vec![apply(&mut conn, write).await?]);
-    }
-    let mut tx = writer
-        .begin()
-        .await
-        .map_err(unavailable("starting a write transaction"))?;
-    let mut results = Vec::with_capacity(writes.len());
-    for write in writes {
-        results.push(apply(&mut tx, write).await?);
-    }
-    // Dropping `tx` on an early return above rolls the whole group back.
-    tx.commit()
-        .await
-        .map_err(unavailable("committing writes"))?;
-    Ok(results)
-}
-
-/// One write's statement, on the writer connection.
-async fn apply(conn: &mut sqlx::SqliteConnection, write: &Write) -> Result<Written, StoreError> {
-    match write {
-            Write::Insert(submission) => sqlx::query(
-                "INSERT INTO submission (submission_id, username, number, created_at) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .bind(submission.id.to_string())
-            .bind(submission.username.as_str())
-            .bind(submission.number.as_str())
-            .bind(format_timestamp(submission.created_at))
-            .execute(&mut *conn)
-            .await
-            .map(|_| Written::Inserted)
-            .map_err(unavailable("inserting a submission")),
-            Write::AddVisits(n) => sqlx::query_scalar(
-                "UPDATE visit_counter SET visit_count = visit_count + ?1 WHERE visit_counter_id = 1 \
-                 RETURNING visit_count",
-            )
-            .bind(n)
-            .fetch_one(&mut *conn)
-            .await
-            .map(Written::VisitTotal)
-            .map_err(unavailable("counting visits")),
     }
 }
 
@@ -599,16 +427,6 @@ impl StoredRow {
     }
 }
 
-fn unexpected_answer() -> StoreError {
-    StoreError::unavailable(anyhow::anyhow!(
-        "the SQLite writer answered another kind of write"
-    ))
-}
-
-fn unavailable(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |err| StoreError::unavailable(anyhow::Error::new(err).context(what))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
@@ -619,7 +437,7 @@ impl Store for SqliteStore {
         true
     }
 
-    /// Inserts go to the writer task's queue; the caller only waits for the answer.
+    /// Inserts go to the writer thread's queue; the caller only waits for the answer.
     fn inserts_queued(&self) -> bool {
         true
     }
@@ -638,7 +456,7 @@ impl Store for SqliteStore {
             .await?
         {
             Written::Inserted => Ok(()),
-            Written::VisitTotal(_) => Err(unexpected_answer()),
+            Written::VisitTotal(_) | Written::Viewed(_) => Err(unexpected_answer()),
         }
     }
 
@@ -698,7 +516,7 @@ impl Store for SqliteStore {
         let n = i64::try_from(n).map_err(StoreError::unavailable)?;
         match self.write(Write::AddVisits(n)).await? {
             Written::VisitTotal(total) => u64::try_from(total).map_err(StoreError::unavailable),
-            Written::Inserted => Err(unexpected_answer()),
+            Written::Inserted | Written::Viewed(_) => Err(unexpected_answer()),
         }
     }
 
@@ -710,8 +528,13 @@ impl Store for SqliteStore {
         u64::try_from(total).map_err(StoreError::unavailable)
     }
 
+    fn view_queue(&self) -> Option<WriterQueue> {
+        Some(self.board_writer.clone())
+    }
+
     async fn close(&self) {
         self.reads.close();
+        self.board_writer.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
@@ -844,6 +667,149 @@ mod tests {
         store.close().await;
     }
 
+    fn views(store: &SqliteStore) -> WriterQueue {
+        store
+            .view_queue()
+            .unwrap_or_else(|| panic!("the SQLite store counts views itself"))
+    }
+
+    /// The visit count in the file, read by a maintenance store.
+    async fn count_in_file(dir: &tempfile::TempDir) -> Option<u64> {
+        let file = open(dir, Role::Maintain).await;
+        let count = file.visit_count().await.ok();
+        file.close().await;
+        count
+    }
+
+    /// Holds SQLite's write lock from another connection while `queue` runs and for 200 ms after, so
+    /// that what `queue` sends the writer waits and then commits as one group (the first write it takes
+    /// may commit alone; `queue` should start with one that does not matter).
+    async fn with_writer_blocked<T>(dir: &tempfile::TempDir, queue: impl Future<Output = T>) -> T {
+        let blocker = rusqlite::Connection::open(settings(dir).path).expect("blocker opens");
+        blocker
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("blocker takes the write lock");
+        let release = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            blocker.execute_batch("COMMIT").expect("blocker lets go");
+        };
+        let (out, ()) = tokio::join!(queue, release);
+        out
+    }
+
+    #[tokio::test]
+    async fn views_are_numbered_exactly_durably_and_show_the_newest_submission() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(open(&dir, Role::Serve).await);
+        let first = views(&store)
+            .view()
+            .await
+            .expect("a view before any submission");
+        assert_eq!((first.number, first.latest), (1, None));
+
+        // Views and inserts at once: every view gets its own number, with no gap.
+        let tasks = (0..300).map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                if i % 15 == 0 {
+                    let s = submission("ada", &format!("{i:08}"));
+                    store.insert_submission(&s).await.map(|()| None)
+                } else {
+                    views(&store).view().await.map(|visit| Some(visit.number))
+                }
+            })
+        });
+        let mut numbers = Vec::new();
+        for task in futures::future::join_all(tasks).await {
+            match task {
+                Ok(Ok(Some(number))) => numbers.push(number),
+                Ok(Ok(None)) => {}
+                other => panic!("every write succeeds: {other:?}"),
+            }
+        }
+        numbers.sort_unstable();
+        assert_eq!(numbers, (2..=281).collect::<Vec<u64>>());
+
+        // A view after an acknowledged insert shows it (as it reads back from the file).
+        let newest = submission("grace", "87654321");
+        assert!(store.insert_submission(&newest).await.is_ok());
+        let seen = views(&store).view().await.expect("a view").latest;
+        assert_eq!(seen.as_deref().map(|s| s.id), Some(newest.id));
+        assert_eq!(seen.as_deref().cloned(), latest_in_file(&dir).await);
+        store.close().await;
+        drop(store);
+        assert_eq!(count_in_file(&dir).await, Some(282));
+    }
+
+    #[tokio::test]
+    async fn views_in_a_group_with_a_failing_insert_are_counted_and_the_good_insert_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(open(&dir, Role::Serve).await);
+        let first = submission("ada", "11111111");
+        assert!(store.insert_submission(&first).await.is_ok());
+        let good = submission("grace", "22222222");
+        let queue = views(&store);
+        let (_, dup, view_a, ok, view_b) = with_writer_blocked(&dir, async {
+            tokio::join!(
+                store.add_visits(0),
+                store.insert_submission(&first),
+                queue.view(),
+                store.insert_submission(&good),
+                queue.view(),
+            )
+        })
+        .await;
+        let refused = dup
+            .err()
+            .map(|err| format!("{:#}", anyhow::Error::from(err)));
+        assert!(
+            refused.as_deref().is_some_and(|e| e.contains("UNIQUE")),
+            "{refused:?}"
+        );
+        assert!(ok.is_ok());
+        let (a, b) = (view_a.expect("view a"), view_b.expect("view b"));
+        assert_eq!((a.number, b.number), (1, 2));
+        // Written one by one after the group failed: each view shows what had committed before it.
+        assert_eq!(a.latest.as_deref().map(|s| s.id), Some(first.id));
+        assert_eq!(b.latest.as_deref().map(|s| s.id), Some(good.id));
+        assert_eq!(store.latest_submission().await.ok(), Some(Some(good)));
+        store.close().await;
+        drop(store);
+        assert_eq!(count_in_file(&dir).await, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_group_of_views_commits_as_one_and_closing_makes_what_was_queued() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(open(&dir, Role::Serve).await);
+        let queue = views(&store);
+        let (_, a, b, c, ()) = with_writer_blocked(&dir, async {
+            tokio::join!(
+                store.add_visits(0),
+                queue.view(),
+                queue.view(),
+                queue.view(),
+                store.close()
+            )
+        })
+        .await;
+        let numbers = [a, b, c].map(|v| v.map(|v| v.number).ok());
+        assert_eq!(numbers, [Some(1), Some(2), Some(3)]);
+        let after = queue
+            .view()
+            .await
+            .err()
+            .map(|err| format!("{:#}", anyhow::Error::from(err)));
+        assert!(
+            after
+                .as_deref()
+                .is_some_and(|e| e.contains("the SQLite writer has stopped")),
+            "{after:?}"
+        );
+        drop(store);
+        assert_eq!(count_in_file(&dir).await, Some(3));
+    }
+
     #[test]
     fn a_read_that_raced_a_commit_never_replaces_the_newer_row() {
         let cache = LatestCache::default();
@@ -853,10 +819,7 @@ mod tests {
             panic!("nothing is known at start")
         };
         // A commit lands while a read of the file (which found `older`) is running.
-        cache.committed(std::iter::once((
-            &Write::Insert(Box::new(newer.clone())),
-            &Written::Inserted,
-        )));
+        cache.committed(std::iter::once(&Write::Insert(Box::new(newer.clone()))));
         cache.fill(before, Some(&older));
         assert!(matches!(cache.lookup(), Lookup::Known(Some(s)) if s == newer));
 
@@ -868,10 +831,7 @@ mod tests {
         cache.fill(after, Some(&older));
         assert!(matches!(cache.lookup(), Lookup::Known(Some(s)) if s == older));
         // Visits alone change nothing.
-        cache.committed(std::iter::once((
-            &Write::AddVisits(3),
-            &Written::VisitTotal(3),
-        )));
+        cache.committed([Write::AddVisits(3), Write::View].iter());
         assert!(matches!(cache.lookup(), Lookup::Known(Some(s)) if s == older));
     }
 }
