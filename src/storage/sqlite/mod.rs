@@ -350,6 +350,31 @@ impl LatestCache {
     }
 }
 
+/// The newest submission: what `cache` knows, else what `read` finds in the file (which then fills the
+/// cache, unless the writer changed it meanwhile).
+fn latest_through(
+    cache: Option<&LatestCache>,
+    read: impl FnOnce() -> Result<Option<StoredRow>, StoreError>,
+) -> Result<Option<Submission>, StoreError> {
+    let generation = match cache.map(LatestCache::lookup) {
+        Some(Lookup::Known(latest)) => return Ok(latest),
+        Some(Lookup::Unknown(generation)) => Some(generation),
+        None => None,
+    };
+    let latest = read()?.as_ref().map(StoredRow::submission).transpose()?;
+    if let (Some(cache), Some(generation)) = (cache, generation) {
+        cache.fill(generation, latest.as_ref());
+    }
+    Ok(latest)
+}
+
+/// The newest row of the board, on any connection to the file.
+fn latest_row(conn: &rusqlite::Connection) -> rusqlite::Result<Option<StoredRow>> {
+    conn.prepare_cached(LATEST_SQL)?
+        .query_row([], StoredRow::read)
+        .optional()
+}
+
 /// A submission as it reads back from the file: its timestamp at the stored precision, in UTC.
 fn stored_form(submission: &Submission) -> Result<Submission, time::error::Parse> {
     parse_timestamp(&format_timestamp(submission.created_at)).map(|created_at| Submission {
@@ -461,25 +486,9 @@ impl Store for SqliteStore {
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
-        let generation = match self.latest.as_deref().map(LatestCache::lookup) {
-            Some(Lookup::Known(latest)) => return Ok(latest),
-            Some(Lookup::Unknown(generation)) => Some(generation),
-            None => None,
-        };
-        let latest = self
-            .reads
-            .run("reading the latest submission", |conn| {
-                conn.prepare_cached(LATEST_SQL)?
-                    .query_row([], StoredRow::read)
-                    .optional()
-            })?
-            .as_ref()
-            .map(StoredRow::submission)
-            .transpose()?;
-        if let (Some(cache), Some(generation)) = (&self.latest, generation) {
-            cache.fill(generation, latest.as_ref());
-        }
-        Ok(latest)
+        latest_through(self.latest.as_deref(), || {
+            self.reads.run("reading the latest submission", latest_row)
+        })
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {

@@ -21,10 +21,10 @@
 use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{LATEST_SQL, LatestCache, Lookup, StoredRow, stored_form};
+use super::{LatestCache, latest_row, latest_through, stored_form};
 use crate::{
     domain::{Submission, submission::format_timestamp},
     storage::{StoreError, Visit, claim_queued, current_call, detached::CallState},
@@ -207,7 +207,8 @@ fn write_group(conn: &mut Connection, group: &mut Vec<Queued>, cache: Option<&La
     // the file holds now) is what they will see unless this group inserts a newer one.
     let mut newest = None;
     if group.iter().any(|q| matches!(q.write, Write::View)) {
-        match newest_submission(conn, cache) {
+        let read = || latest_row(conn).map_err(unavailable("reading the latest submission"));
+        match latest_through(cache, read) {
             Ok(found) => newest = found.map(Arc::new),
             Err(err) => {
                 // The view was not successful, so it is not counted; the other writes go ahead.
@@ -228,9 +229,10 @@ fn write_group(conn: &mut Connection, group: &mut Vec<Queued>, cache: Option<&La
         }
     }
     let writes: Vec<&Write> = group.iter().map(|q| &q.write).collect();
-    match commit_group(conn, &writes, newest.as_ref()) {
+    let result = commit_group(conn, &writes, newest.as_ref());
+    drop(writes);
+    match result {
         Ok(results) => {
-            drop(writes);
             if let Some(cache) = cache {
                 cache.committed(group.iter().map(|q| &q.write));
             }
@@ -239,7 +241,6 @@ fn write_group(conn: &mut Connection, group: &mut Vec<Queued>, cache: Option<&La
             }
         }
         Err(err) => {
-            drop(writes);
             if let Some(cache) = cache
                 && group.iter().any(|q| matches!(q.write, Write::Insert(_)))
             {
@@ -283,29 +284,6 @@ fn write_group(conn: &mut Connection, group: &mut Vec<Queued>, cache: Option<&La
             }
         }
     }
-}
-
-/// The newest submission: from the cache when it knows, else from the file (filling the cache).
-fn newest_submission(
-    conn: &Connection,
-    cache: Option<&LatestCache>,
-) -> Result<Option<Submission>, StoreError> {
-    let generation = match cache.map(LatestCache::lookup) {
-        Some(Lookup::Known(latest)) => return Ok(latest),
-        Some(Lookup::Unknown(generation)) => Some(generation),
-        None => None,
-    };
-    let latest = conn
-        .prepare_cached(LATEST_SQL)
-        .and_then(|mut statement| statement.query_row([], StoredRow::read).optional())
-        .map_err(unavailable("reading the latest submission"))?
-        .as_ref()
-        .map(StoredRow::submission)
-        .transpose()?;
-    if let (Some(cache), Some(generation)) = (cache, generation) {
-        cache.fill(generation, latest.as_ref());
-    }
-    Ok(latest)
 }
 
 /// Runs `writes` in one transaction; `Ok` only once it has committed (durably: `synchronous=FULL`).
