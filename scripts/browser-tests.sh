@@ -66,6 +66,7 @@ installed=$(date +%s)
 work=$(mktemp -d "${TMPDIR:-/tmp}/stratus-browser.XXXXXX")
 server_pids=()
 driver_pid=""
+# shellcheck disable=SC2329 # it is the EXIT trap below (ShellCheck 0.11 misses that when the script ends in exit)
 cleanup() {
   local status=$?
   for pid in "${server_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -114,10 +115,11 @@ start_server() { # <name> <ip> [VAR=value...]: starts one instance, sets $addres
 
 log "starting $STRATUS_BIN (twice: without and with an admin)"
 export STRATUS_ADMIN_USERNAME=admin
-export STRATUS_ADMIN_PASSWORD="browser-tests-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+STRATUS_ADMIN_PASSWORD="browser-tests-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+export STRATUS_ADMIN_PASSWORD
 admin_hash=$(printf '%s\n' "$STRATUS_ADMIN_PASSWORD" | "$STRATUS_BIN" hash-password) ||
   die "stratus hash-password failed"
-case "$admin_hash" in '$argon2id$'*) ;; *) die "stratus hash-password printed no argon2id hash: $admin_hash" ;; esac
+case "$admin_hash" in \$argon2id\$*) ;; *) die "stratus hash-password printed no argon2id hash: $admin_hash" ;; esac
 start_server open 127.0.0.1
 export STRATUS_URL="http://$address"
 start_server admin 127.0.0.2 STRATUS_ADMIN_PASSWORD_HASH="$admin_hash" STRATUS_MAX_UPLOAD_BYTES=1048576

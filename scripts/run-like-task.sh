@@ -82,7 +82,7 @@ if [ -z "${STRATUS_TEST_POSTGRES_URL:-}" ] || [ -z "${AWS_ENDPOINT_URL:-}" ] || 
   eval "$services_env"
   OWN_SERVICES=1
 fi
-PSQL="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)/psql"
+PSQL="$(compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -n 1)/psql"
 [ -x "$PSQL" ] || PSQL="$(command -v psql || true)"
 [ -n "$PSQL" ] || fail "psql is needed to create the task's database"
 psql_admin() { "$PSQL" "$STRATUS_TEST_POSTGRES_URL" -v ON_ERROR_STOP=1 -q "$@"; }
@@ -145,6 +145,7 @@ PY
 
 # The admin secrets ECS injects from Secrets Manager: an argon2id PHC string (of the password
 # "run-like-task-admin-password") and the hex SHA-256 of an API token.
+# shellcheck disable=SC2016 # a literal PHC string: its $ signs are not expansions
 ADMIN_PASSWORD_HASH='$argon2id$v=19$m=65536,t=3,p=4$Yh2FMKH1vIZXHEl/Yg7/Gw$gcG/gPINrbDciQmJCzIHyvn7GgXj822YfgyMlydYQk8'
 API_TOKEN_SHA256="$(printf '%s' "run-like-task-api-token-$SUFFIX" | sha256sum | cut -d' ' -f1)"
 

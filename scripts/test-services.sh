@@ -29,7 +29,7 @@ freeport() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+pg_bin() { compgen -G '/usr/lib/postgresql/*/bin' | sort -V | tail -1; }
 
 # Runs a command as the owner of the PostgreSQL data directory (initdb and postgres refuse root).
 as_pg() {
@@ -161,13 +161,23 @@ services_dir() {
     echo "$STRATUS_TEST_SERVICES_DIR"
 }
 
+# EXIT trap of `start`: after a failure, stop what did start (the state is in $dir) and print an `exit`
+# for the shell that evals our output.
+start_failed() {
+    local rc=$?
+    if [ "$rc" -ne 0 ]; then
+        STRATUS_TEST_SERVICES_DIR="$dir" "$0" stop || true
+        echo "exit $rc"
+    fi
+}
+
 case "${1:-}" in
 start)
     install_missing
     dir="$(mktemp -d /tmp/stratus-services.XXXXXX)"
     chmod 755 "$dir"
     # On failure: stop what did start, and end the shell that evals our output, so the run fails loudly.
-    trap 'rc=$?; if [ $rc -ne 0 ]; then STRATUS_TEST_SERVICES_DIR="$dir" "$0" stop || true; echo "exit $rc"; fi' EXIT
+    trap start_failed EXIT
     echo "export STRATUS_TEST_SERVICES_DIR=$dir"
     start_postgres "$dir"
     start_moto "$dir"
