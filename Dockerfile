@@ -36,6 +36,10 @@ RUN cargo build --release --locked --bin stratus \
 ############################################################################################
 FROM ${RUNTIME_IMAGE} AS runtime
 
+# ca-certificates is left unpinned on purpose: it is the trust store and should take Debian's
+# updates; RUNTIME_IMAGE fixes the release, and an exact pin would vanish from the archive at the
+# next point release and break the build.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -45,7 +49,12 @@ RUN apt-get update \
 
 # RDS CA bundle for DATABASE_URL=...?sslmode=verify-full (PGSSLROOTCERT below). The ECS task
 # definition sets the same path (infra/modules/ecs_service, local.rds_ca_bundle_path).
-ADD --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
+# The build fails unless the download has this digest: a changed bundle is reviewed, not trusted
+# blindly. This one holds 102 CA certificates (the G1 roots and intermediates of every commercial
+# region up to mx-central-1, none expired). When AWS publishes a new bundle (a new region), the
+# build stops with a digest mismatch: fetch it, check the certificates
+# (openssl storeutl -noout -text -certs global-bundle.pem), then put `sha256sum` of it here.
+ADD --checksum=sha256:05c6b4a9bf4daa95c888711481e19cc8e2e11aed4de8db759f51f4a6fce64917 --chmod=0644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /etc/ssl/certs/rds-global-bundle.pem
 
 COPY --from=builder /out/stratus /usr/local/bin/stratus
 
