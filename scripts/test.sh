@@ -41,6 +41,9 @@ cargo fmt --all -- --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --all-targets -- -D warnings
 
+log "CI, Dockerfile and shell lint (actionlint, zizmor, hadolint, shellcheck)"
+scripts/lint-ci.sh
+
 # --- build once ----------------------------------------------------------------------------------------
 log "building the tests"
 cargo test --locked --no-run
