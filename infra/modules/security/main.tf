@@ -15,7 +15,7 @@ data "aws_region" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.region
+  region     = data.aws_region.current.name
 }
 
 ################################################################################
@@ -63,6 +63,23 @@ data "aws_iam_policy_document" "kms" {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
       values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+
+  statement {
+    sid       = "RdsEventsPublishToTheEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.rds.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
     }
   }
 
@@ -192,28 +209,24 @@ resource "aws_vpc_security_group_ingress_rule" "alb_https" {
 
 # Behind CloudFront the ALB admits only CloudFront's origin-facing addresses (an AWS-managed
 # prefix list). The secret origin header checked by the ALB listener then shuts out other
-# CloudFront distributions too.
-resource "aws_vpc_security_group_ingress_rule" "alb_http_from_cloudfront" {
+# CloudFront distributions too. A rule that references this prefix list counts as one rule per
+# entry of the list (about 55) against the group's quota of 60: there is room for exactly one such
+# rule, on the one port the origin protocol uses (443, or 80 for dev's http-only origin).
+resource "aws_vpc_security_group_ingress_rule" "alb_from_cloudfront" {
   # checkov:skip=CKV_AWS_260: the source is CloudFront's origin-facing prefix list, not 0.0.0.0/0 (the check does not resolve prefix lists)
   count = var.restrict_alb_to_cloudfront ? 1 : 0
 
   security_group_id = aws_security_group.alb.id
-  description       = "HTTP from CloudFront origin-facing addresses"
+  description       = "${var.cloudfront_origin_port == 443 ? "HTTPS" : "HTTP"} from CloudFront origin-facing addresses"
   ip_protocol       = "tcp"
-  from_port         = 80
-  to_port           = 80
+  from_port         = var.cloudfront_origin_port
+  to_port           = var.cloudfront_origin_port
   prefix_list_id    = data.aws_ec2_managed_prefix_list.cloudfront[0].id
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_https_from_cloudfront" {
-  count = var.restrict_alb_to_cloudfront ? 1 : 0
-
-  security_group_id = aws_security_group.alb.id
-  description       = "HTTPS from CloudFront origin-facing addresses"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  prefix_list_id    = data.aws_ec2_managed_prefix_list.cloudfront[0].id
+moved {
+  from = aws_vpc_security_group_ingress_rule.alb_https_from_cloudfront
+  to   = aws_vpc_security_group_ingress_rule.alb_from_cloudfront
 }
 
 resource "aws_vpc_security_group_egress_rule" "alb_to_app" {

@@ -82,6 +82,18 @@ variable "restrict_alb_to_cloudfront" {
   nullable    = false
 }
 
+variable "cloudfront_origin_port" {
+  description = "With restrict_alb_to_cloudfront: the one port CloudFront reaches the ALB on (443 for an https-only origin, 80 for http-only). One port only: a rule on CloudFront's prefix list costs about 55 of the group's 60 rules."
+  type        = number
+  default     = 443
+  nullable    = false
+
+  validation {
+    condition     = contains([80, 443], var.cloudfront_origin_port)
+    error_message = "cloudfront_origin_port must be 443 (https-only origin) or 80 (http-only origin)."
+  }
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
