@@ -24,7 +24,7 @@ resource "aws_ecr_repository" "this" {
   name = var.repository_name
   # A tag, once pushed, always means the same image: deployments and rollbacks are exact.
   image_tag_mutability = "IMMUTABLE"
-  force_delete         = false
+  force_delete         = var.force_delete
 
   image_scanning_configuration {
     scan_on_push = true
@@ -150,7 +150,7 @@ data "aws_iam_policy_document" "deploy" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["ecr.${data.aws_region.current.region}.amazonaws.com"]
+      values   = ["ecr.${data.aws_region.current.name}.amazonaws.com"]
     }
   }
 
@@ -200,6 +200,32 @@ data "aws_iam_policy_document" "deploy" {
       sid       = "UploadReleaseBinaries"
       actions   = ["s3:PutObject"]
       resources = ["${var.release_bucket_arn}/${var.release_prefix}*"]
+    }
+  }
+
+  # The release bucket is SSE-KMS with the stack's key: S3 asks KMS for a data key on the uploader's
+  # behalf (GenerateDataKey), and a multipart upload (`aws s3 cp` of a binary over 8 MiB) also needs
+  # Decrypt to assemble the parts. Only through S3, only for that bucket (Bucket Key: the context
+  # is the bucket's ARN).
+  dynamic "statement" {
+    for_each = var.enable_release_uploads ? [1] : []
+
+    content {
+      sid       = "EncryptReleasesThroughS3"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [var.kms_key_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${data.aws_region.current.name}.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:aws:s3:arn"
+        values   = [var.release_bucket_arn, "${var.release_bucket_arn}/${var.release_prefix}*"]
+      }
     }
   }
 }

@@ -40,6 +40,13 @@ variable "repository_name" {
   }
 }
 
+variable "force_delete" {
+  description = "Let terraform destroy delete the repository with the images in it (dev; prod ties it to deletion_protection being off)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "keep_images" {
   description = "How many images to keep (older ones expire); they are the rollback targets."
   type        = number
