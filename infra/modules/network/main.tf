@@ -22,6 +22,8 @@ data "aws_availability_zones" "available" {
 }
 
 data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
 
 locals {
   azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
@@ -210,13 +212,109 @@ resource "aws_route_table_association" "isolated" {
 # https://docs.aws.amazon.com/AmazonECR/latest/userguide/vpc-endpoints.html
 ################################################################################
 
+# Endpoint policies: a second fence after IAM. Through these endpoints the VPC reaches only this
+# account's buckets and tables, with the actions the stack uses, plus the two AWS-owned buckets it
+# needs: ECR's image layers (Fargate image pulls) and the Amazon Linux 2023 package repositories
+# (the EC2 variant's dnf install).
+# https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html
+data "aws_iam_policy_document" "s3_endpoint" {
+  # checkov:skip=CKV_AWS_283: an endpoint policy must name principal "*"; the account conditions and the listed AWS-owned buckets are what narrow it
+  statement {
+    sid = "ThisAccountsBucketsOnly"
+    actions = [
+      "s3:GetObject",
+      "s3:PutObject",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+      "s3:ListMultipartUploadParts",
+      "s3:ListBucket",
+      "s3:GetBucketLocation",
+    ]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  statement {
+    sid       = "EcrImageLayers"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::prod-${data.aws_region.current.name}-starport-layer-bucket/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+
+  # dnf fetches these anonymously, so no principal condition can apply.
+  statement {
+    sid       = "AmazonLinux2023Repositories"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${data.aws_partition.current.partition}:s3:::al2023-repos-${data.aws_region.current.name}-de612dc2/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "dynamodb_endpoint" {
+  statement {
+    sid = "ThisAccountsTablesOnly"
+    actions = [
+      "dynamodb:DescribeTable",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:ConditionCheckItem",
+      "dynamodb:Query",
+    ]
+    resources = ["arn:${data.aws_partition.current.partition}:dynamodb:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:table/*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
 resource "aws_vpc_endpoint" "gateway" {
   for_each = toset(["s3", "dynamodb"])
 
   vpc_id            = aws_vpc.this.id
-  service_name      = "com.amazonaws.${data.aws_region.current.region}.${each.key}"
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.${each.key}"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = aws_route_table.private[*].id
+  policy            = each.key == "s3" ? data.aws_iam_policy_document.s3_endpoint.json : data.aws_iam_policy_document.dynamodb_endpoint.json
 
   tags = merge(var.tags, { Name = "${var.name}-${each.key}" })
 }
@@ -250,7 +348,7 @@ resource "aws_vpc_endpoint" "interface" {
   for_each = local.create_interface_endpoints ? toset(var.interface_endpoint_services) : toset([])
 
   vpc_id              = aws_vpc.this.id
-  service_name        = "com.amazonaws.${data.aws_region.current.region}.${each.key}"
+  service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.key}"
   vpc_endpoint_type   = "Interface"
   subnet_ids          = aws_subnet.private[*].id
   security_group_ids  = [aws_security_group.endpoints[0].id]
