@@ -14,8 +14,9 @@ data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  region         = data.aws_region.current.region
+  region         = data.aws_region.current.name
   board_dynamodb = var.board_store == "dynamodb"
+  db_log_exports = ["postgresql", "upgrade"]
   db_port        = 5432
   files_arn      = aws_s3_bucket.files.arn
 
@@ -203,6 +204,19 @@ resource "aws_iam_role_policy_attachment" "rds_monitoring" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
+# RDS would create these on the first export, never expiring and not encrypted with our key; made
+# here first (the instance depends on them), with retention and the stack's key.
+resource "aws_cloudwatch_log_group" "rds" {
+  # checkov:skip=CKV_AWS_338: PostgreSQL's own log (slow statements, connections) is kept db_log_retention_days, 30 by default; raise it where those logs are audit evidence
+  for_each = toset(local.db_log_exports)
+
+  name              = "/aws/rds/instance/${var.name}/${each.key}"
+  retention_in_days = var.db_log_retention_days
+  kms_key_id        = var.kms_key_arn
+
+  tags = var.tags
+}
+
 resource "aws_db_instance" "this" {
   # checkov:skip=CKV_AWS_157: Multi-AZ is the db_multi_az variable: true in prod, false in the cheap dev environment
   identifier     = var.name
@@ -232,19 +246,21 @@ resource "aws_db_instance" "this" {
   multi_az               = var.db_multi_az
   ca_cert_identifier     = "rds-ca-rsa2048-g1"
 
-  backup_retention_period   = var.db_backup_retention_days
-  backup_window             = "03:00-04:00"
-  maintenance_window        = "sun:04:30-sun:05:30"
-  copy_tags_to_snapshot     = true
-  deletion_protection       = var.deletion_protection
-  skip_final_snapshot       = false
-  final_snapshot_identifier = "${var.name}-final"
+  backup_retention_period = var.db_backup_retention_days
+  backup_window           = "03:00-04:00"
+  maintenance_window      = "sun:04:30-sun:05:30"
+  copy_tags_to_snapshot   = true
+  deletion_protection     = var.deletion_protection
+  skip_final_snapshot     = false
+  # Stamped with the creation time (kept by ignore_changes), so a later stack of the same name
+  # does not collide with the snapshot this one leaves behind.
+  final_snapshot_identifier = "${var.name}-final-${formatdate("YYYYMMDDhhmmss", timestamp())}"
   delete_automated_backups  = false
 
   auto_minor_version_upgrade      = true
   allow_major_version_upgrade     = false
   apply_immediately               = false
-  enabled_cloudwatch_logs_exports = ["postgresql", "upgrade"]
+  enabled_cloudwatch_logs_exports = local.db_log_exports
 
   performance_insights_enabled          = var.db_performance_insights_enabled
   performance_insights_kms_key_id       = var.db_performance_insights_enabled ? var.kms_key_arn : null
@@ -254,6 +270,47 @@ resource "aws_db_instance" "this" {
   monitoring_role_arn = var.db_monitoring_interval_seconds > 0 ? aws_iam_role.rds_monitoring[0].arn : null
 
   tags = var.tags
+
+  lifecycle {
+    ignore_changes = [final_snapshot_identifier]
+  }
+
+  depends_on = [aws_cloudwatch_log_group.rds]
+}
+
+################################################################################
+# The app's own database role (not the master user). `stratus migrate`, connected as the master
+# user, applies the migrations and then creates or updates this login role with this password,
+# granting it only SELECT/INSERT/UPDATE/DELETE on the schema's tables and USAGE/SELECT on its
+# sequences. The serving app connects with it (DATABASE_SECRET_ARN = this secret).
+# The password comes from Secrets Manager's generator; ignore_changes keeps the first one drawn.
+################################################################################
+
+data "aws_secretsmanager_random_password" "app_db" {
+  password_length     = 40
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "app_db" {
+  # checkov:skip=CKV2_AWS_57: the app role's password changes only through `stratus migrate`, which sets it from this secret at every deployment; put a new value and redeploy to rotate
+  name_prefix             = "${var.name}/db-app-"
+  description             = "${var.name}: the app's PostgreSQL login role (${var.db_app_username}), set by stratus migrate"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = var.secret_recovery_window_days
+
+  tags = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "app_db" {
+  secret_id = aws_secretsmanager_secret.app_db.id
+  secret_string = jsonencode({
+    username = var.db_app_username
+    password = data.aws_secretsmanager_random_password.app_db.random_password
+  })
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
 }
 
 ################################################################################
@@ -279,7 +336,7 @@ resource "aws_s3_bucket" "files" {
   # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery decision with its own cost; versioning and PITR cover mistakes
   # checkov:skip=CKV2_AWS_62: nothing consumes object events yet
   bucket_prefix = "${var.name}-files-"
-  force_destroy = false
+  force_destroy = var.files_force_destroy
 
   tags = var.tags
 }
@@ -349,6 +406,9 @@ resource "aws_s3_bucket_logging" "files" {
   bucket        = aws_s3_bucket.files.id
   target_bucket = aws_s3_bucket.files_access_logs.id
   target_prefix = "files/"
+
+  # S3 checks at once that the target accepts log delivery: its policy must already be there.
+  depends_on = [aws_s3_bucket_policy.files_access_logs, aws_s3_bucket_ownership_controls.files_access_logs]
 }
 
 data "aws_iam_policy_document" "files" {
@@ -443,7 +503,7 @@ resource "aws_s3_bucket" "files_access_logs" {
   # checkov:skip=CKV_AWS_144: access logs are not worth replicating across regions
   # checkov:skip=CKV2_AWS_62: nothing consumes events from the log bucket
   bucket_prefix = "${var.name}-files-logs-"
-  force_destroy = false
+  force_destroy = var.files_access_logs_force_destroy
 
   tags = var.tags
 }

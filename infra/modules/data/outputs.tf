@@ -41,6 +41,21 @@ output "db_master_secret_arn" {
   value       = try(aws_db_instance.this.master_user_secret[0].secret_arn, null)
 }
 
+output "app_db_secret_arn" {
+  description = "ARN of the secret ({\"username\",\"password\"}) of the app's own login role: the serving app's DATABASE_SECRET_ARN and `stratus migrate`'s STRATUS_APP_DATABASE_SECRET_ARN."
+  value       = try(aws_secretsmanager_secret.app_db.arn, null)
+}
+
+output "db_master_username" {
+  description = "Master user name (DATABASE_URL's user; `stratus migrate` connects as it)."
+  value       = var.db_username
+}
+
+output "db_log_group_names" {
+  description = "The RDS log groups (postgresql, upgrade), created with retention and the stack's key."
+  value       = try([for g in aws_cloudwatch_log_group.rds : g.name], [])
+}
+
 ################################################################################
 # SSM parameter
 ################################################################################

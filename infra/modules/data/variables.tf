@@ -151,6 +151,42 @@ variable "db_username" {
   }
 }
 
+variable "db_app_username" {
+  description = "The app's own login role, created by `stratus migrate` with DML rights only; its password is generated into a Secrets Manager secret (output app_db_secret_arn)."
+  type        = string
+  default     = "stratus_app"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", var.db_app_username)) && !contains(["admin", "postgres", "rdsadmin", "stratus"], var.db_app_username)
+    error_message = "db_app_username must be a lowercase PostgreSQL role name other than the master user's (\"stratus\") or a reserved one."
+  }
+}
+
+variable "db_log_retention_days" {
+  description = "Retention of the RDS log groups (postgresql, upgrade) in days."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.db_log_retention_days)
+    error_message = "db_log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted secret (the app's database password) can still be restored; 0 deletes it at once."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or 7-30."
+  }
+}
+
 variable "db_performance_insights_enabled" {
   description = "Performance Insights (7 days free retention)."
   type        = bool
@@ -208,6 +244,20 @@ variable "files_access_log_retention_days" {
     condition     = var.files_access_log_retention_days >= 1
     error_message = "files_access_log_retention_days must be at least 1."
   }
+}
+
+variable "files_force_destroy" {
+  description = "Let terraform destroy delete the files bucket with every uploaded file in it (dev; prod ties it to deletion_protection being off)."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "files_access_logs_force_destroy" {
+  description = "Let terraform destroy delete the files bucket's access-log bucket with its logs."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "tags" {
