@@ -31,6 +31,17 @@ output "idle_timeout_seconds" {
 # Listeners
 ################################################################################
 
+output "origin_secret" {
+  description = "The generated origin secret (with require_origin_secret) for the cdn module's origin_secret; null otherwise."
+  value       = try(local.origin_secret, null)
+  sensitive   = true
+}
+
+output "origin_secret_arn" {
+  description = "ARN of the Secrets Manager secret holding the origin secret, or null."
+  value       = try(aws_secretsmanager_secret.origin[0].arn, null)
+}
+
 output "serving_listener_arn" {
   description = "ARN of the listener that forwards to the app (HTTPS with a certificate, else HTTP)."
   value       = try(local.serving_listener, null)

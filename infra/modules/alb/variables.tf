@@ -88,21 +88,21 @@ variable "ssl_policy" {
 }
 
 variable "require_origin_secret" {
-  description = "Forward only requests that carry origin_secret in origin_secret_header_name (CloudFront adds it) and answer 403 to all others."
+  description = "Generate an origin secret (Secrets Manager) and forward only requests that carry it in origin_secret_header_name (CloudFront adds it; output origin_secret); answer 403 to all others."
   type        = bool
   default     = false
   nullable    = false
 }
 
-variable "origin_secret" {
-  description = "The secret origin header value, at least 32 characters; required with require_origin_secret."
-  type        = string
-  default     = null
-  sensitive   = true
+variable "secret_recovery_window_days" {
+  description = "Days a deleted origin secret can still be restored (0 deletes it at once; dev)."
+  type        = number
+  default     = 7
+  nullable    = false
 
   validation {
-    condition     = var.origin_secret == null || length(coalesce(var.origin_secret, "x")) >= 32
-    error_message = "origin_secret must be at least 32 characters."
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or 7-30."
   }
 }
 
@@ -147,14 +147,14 @@ variable "target_port" {
 }
 
 variable "health_check_path" {
-  description = "Target health check path. \"/health\" (default) checks the database too, so a database outage marks every target unhealthy (the ALB then fails open); \"/health/live\" only checks the process. See docs/deploy-aws.md."
+  description = "Target health check path. \"/health/ready\" (default) fails only when the target is draining or locally faulted (request slots full, disk full) and never asks the database, so a database outage cannot make every target unhealthy; \"/health\" also checks the database (seed 001's deep check), \"/health/live\" only the process. See docs/deploy-aws.md."
   type        = string
-  default     = "/health"
+  default     = "/health/ready"
   nullable    = false
 
   validation {
-    condition     = contains(["/health", "/health/live"], var.health_check_path)
-    error_message = "health_check_path must be a health route the binary serves: \"/health\" or \"/health/live\"."
+    condition     = contains(["/health/ready", "/health", "/health/live"], var.health_check_path)
+    error_message = "health_check_path must be a health route the binary serves: \"/health/ready\", \"/health\" or \"/health/live\"."
   }
 }
 
