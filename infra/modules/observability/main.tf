@@ -6,7 +6,7 @@
 data "aws_region" "current" {}
 
 locals {
-  region         = data.aws_region.current.region
+  region         = data.aws_region.current.name
   ecs            = var.compute == "ecs"
   has_rds        = var.rds_instance_identifier != null
   alarm_actions  = [aws_sns_topic.alarms.arn]
@@ -121,7 +121,7 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
 
 resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
   alarm_name          = "${var.name}-no-healthy-hosts"
-  alarm_description   = "No healthy target: the ALB fails open (sends to all) or answers 503. Check /health's dependencies (the database)."
+  alarm_description   = "No healthy target: every task or instance fails /health/ready (draining or locally faulted: request slots or disk full), so the ALB fails open and sends to all."
   namespace           = "AWS/ApplicationELB"
   metric_name         = "HealthyHostCount"
   dimensions          = local.tg_dimensions
@@ -285,6 +285,43 @@ resource "aws_cloudwatch_metric_alarm" "rds_free_storage" {
   treat_missing_data  = "missing"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
+
+  tags = var.tags
+}
+
+# The database, watched apart from the load balancer's health check. The ALB checks /health/ready,
+# which never asks the database, so a database outage no longer empties the target group (ECS and
+# the ASG would replace every task or instance); /health still answers 503 while the database is
+# unreachable, and these two make the outage visible.
+resource "aws_cloudwatch_metric_alarm" "rds_unavailable" {
+  count = local.has_rds ? 1 : 0
+
+  alarm_name          = "${var.name}-rds-unavailable"
+  alarm_description   = "The DB instance published no metrics for 3 minutes: stopped, failed or stuck in a failover. The app answers 503 on /health (and on what needs the database) but stays in the target group."
+  namespace           = "AWS/RDS"
+  metric_name         = "CPUUtilization"
+  dimensions          = { DBInstanceIdentifier = var.rds_instance_identifier }
+  statistic           = "SampleCount"
+  period              = 60
+  evaluation_periods  = 3
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  tags = var.tags
+}
+
+# RDS's own account of what happened to the instance: failovers, failures, reboots, maintenance.
+resource "aws_db_event_subscription" "rds" {
+  count = local.has_rds ? 1 : 0
+
+  name             = "${var.name}-rds"
+  sns_topic        = aws_sns_topic.alarms.arn
+  source_type      = "db-instance"
+  source_ids       = [var.rds_instance_identifier]
+  event_categories = ["availability", "failover", "failure", "low storage", "maintenance", "recovery", "restoration"]
 
   tags = var.tags
 }

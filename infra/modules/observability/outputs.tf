@@ -30,6 +30,7 @@ output "alarm_names" {
     ],
     aws_cloudwatch_metric_alarm.rds_cpu[*].alarm_name,
     aws_cloudwatch_metric_alarm.rds_free_storage[*].alarm_name,
+    aws_cloudwatch_metric_alarm.rds_unavailable[*].alarm_name,
     [for a in aws_cloudwatch_metric_alarm.dynamodb_throttles : a.alarm_name],
   ), [])
 }
