@@ -8,8 +8,8 @@
 #
 # CloudFront adds a secret header on every origin request; the ALB forwards only requests that
 # carry it, so the ALB cannot be used to go around CloudFront (and its WAF).
-# Global pieces (certificate, WAF, log delivery) live in us-east-1: the `region` argument of
-# provider 6 puts them there without a second provider block.
+# Global pieces (certificate, WAF, log delivery) live in us-east-1, through the aws.us_east_1
+# provider the caller passes (configuration_aliases in versions.tf).
 ################################################################################
 
 data "aws_caller_identity" "current" {}
@@ -29,7 +29,7 @@ locals {
 resource "aws_acm_certificate" "this" {
   count = local.custom_domain ? 1 : 0
 
-  region                    = "us-east-1"
+  provider                  = aws.us_east_1
   domain_name               = var.domain_names[0]
   subject_alternative_names = slice(var.domain_names, 1, length(var.domain_names))
   validation_method         = "DNS"
@@ -58,7 +58,7 @@ resource "aws_route53_record" "validation" {
 resource "aws_acm_certificate_validation" "this" {
   count = local.custom_domain ? 1 : 0
 
-  region                  = "us-east-1"
+  provider                = aws.us_east_1
   certificate_arn         = aws_acm_certificate.this[0].arn
   validation_record_fqdns = [for r in aws_route53_record.validation : r.fqdn]
 }
@@ -257,7 +257,7 @@ resource "aws_s3_bucket" "logs" {
   # checkov:skip=CKV_AWS_18: this is the log sink itself; logging its own access would recurse
   # checkov:skip=CKV_AWS_144: access logs are not worth replicating across regions
   # checkov:skip=CKV2_AWS_62: nothing consumes events from the log bucket
-  region        = "us-east-1"
+  provider      = aws.us_east_1
   bucket_prefix = "${var.name}-cdn-logs-"
   force_destroy = var.logs_force_destroy
 
@@ -265,7 +265,7 @@ resource "aws_s3_bucket" "logs" {
 }
 
 resource "aws_s3_bucket_public_access_block" "logs" {
-  region                  = "us-east-1"
+  provider                = aws.us_east_1
   bucket                  = aws_s3_bucket.logs.id
   block_public_acls       = true
   block_public_policy     = true
@@ -274,8 +274,8 @@ resource "aws_s3_bucket_public_access_block" "logs" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "logs" {
-  region = "us-east-1"
-  bucket = aws_s3_bucket.logs.id
+  provider = aws.us_east_1
+  bucket   = aws_s3_bucket.logs.id
 
   rule {
     object_ownership = "BucketOwnerEnforced"
@@ -283,8 +283,8 @@ resource "aws_s3_bucket_ownership_controls" "logs" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
-  region = "us-east-1"
-  bucket = aws_s3_bucket.logs.id
+  provider = aws.us_east_1
+  bucket   = aws_s3_bucket.logs.id
 
   rule {
     apply_server_side_encryption_by_default {
@@ -294,8 +294,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
 }
 
 resource "aws_s3_bucket_versioning" "logs" {
-  region = "us-east-1"
-  bucket = aws_s3_bucket.logs.id
+  provider = aws.us_east_1
+  bucket   = aws_s3_bucket.logs.id
 
   versioning_configuration {
     status = "Enabled"
@@ -303,8 +303,8 @@ resource "aws_s3_bucket_versioning" "logs" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "logs" {
-  region = "us-east-1"
-  bucket = aws_s3_bucket.logs.id
+  provider = aws.us_east_1
+  bucket   = aws_s3_bucket.logs.id
 
   rule {
     id     = "expire-access-logs"
@@ -370,15 +370,15 @@ data "aws_iam_policy_document" "logs" {
 }
 
 resource "aws_s3_bucket_policy" "logs" {
-  region = "us-east-1"
-  bucket = aws_s3_bucket.logs.id
-  policy = data.aws_iam_policy_document.logs.json
+  provider = aws.us_east_1
+  bucket   = aws_s3_bucket.logs.id
+  policy   = data.aws_iam_policy_document.logs.json
 
   depends_on = [aws_s3_bucket_public_access_block.logs]
 }
 
 resource "aws_cloudwatch_log_delivery_source" "this" {
-  region       = "us-east-1"
+  provider     = aws.us_east_1
   name         = "${var.name}-cloudfront"
   log_type     = "ACCESS_LOGS"
   resource_arn = aws_cloudfront_distribution.this.arn
@@ -387,7 +387,7 @@ resource "aws_cloudwatch_log_delivery_source" "this" {
 }
 
 resource "aws_cloudwatch_log_delivery_destination" "s3" {
-  region        = "us-east-1"
+  provider      = aws.us_east_1
   name          = "${var.name}-cloudfront-s3"
   output_format = "parquet"
 
@@ -399,7 +399,7 @@ resource "aws_cloudwatch_log_delivery_destination" "s3" {
 }
 
 resource "aws_cloudwatch_log_delivery" "this" {
-  region                   = "us-east-1"
+  provider                 = aws.us_east_1
   delivery_source_name     = aws_cloudwatch_log_delivery_source.this.name
   delivery_destination_arn = aws_cloudwatch_log_delivery_destination.s3.arn
 
@@ -415,9 +415,9 @@ resource "aws_cloudwatch_log_delivery" "this" {
 resource "aws_wafv2_web_acl" "this" {
   count = var.enable_waf ? 1 : 0
 
-  region = "us-east-1"
-  name   = "${var.name}-cdn"
-  scope  = "CLOUDFRONT"
+  provider = aws.us_east_1
+  name     = "${var.name}-cdn"
+  scope    = "CLOUDFRONT"
 
   default_action {
     allow {}
@@ -534,7 +534,7 @@ resource "aws_cloudwatch_log_group" "waf" {
   # checkov:skip=CKV_AWS_338: WAF request logs are kept waf_log_retention_days (90 by default); a year of them is rarely worth the storage
   count = var.enable_waf ? 1 : 0
 
-  region            = "us-east-1"
+  provider          = aws.us_east_1
   name              = "aws-waf-logs-${var.name}-cdn"
   retention_in_days = var.waf_log_retention_days
 
@@ -544,7 +544,7 @@ resource "aws_cloudwatch_log_group" "waf" {
 resource "aws_wafv2_web_acl_logging_configuration" "this" {
   count = var.enable_waf ? 1 : 0
 
-  region                  = "us-east-1"
+  provider                = aws.us_east_1
   resource_arn            = aws_wafv2_web_acl.this[0].arn
   log_destination_configs = [aws_cloudwatch_log_group.waf[0].arn]
 
