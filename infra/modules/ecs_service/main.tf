@@ -5,8 +5,10 @@
 data "aws_region" "current" {}
 
 locals {
-  region         = data.aws_region.current.region
+  region         = data.aws_region.current.name
   container_name = "stratus"
+  # Runs `stratus migrate` and exits before the app container starts (dependsOn SUCCESS).
+  migrate_container_name = "migrate"
   # Baked into the image by the Dockerfile (ADD of the RDS global CA bundle); keep both in step.
   rds_ca_bundle_path = "/etc/ssl/certs/rds-global-bundle.pem"
 
@@ -28,10 +30,14 @@ locals {
     STRATUS_MAX_CONCURRENT_REQUESTS = tostring(var.max_concurrent_requests)
     STRATUS_KEEP_ALIVE_TIMEOUT      = tostring(var.keep_alive_timeout_seconds)
     STRATUS_TRUSTED_PROXIES         = join(",", var.trusted_proxy_cidrs)
-    # The app reads the RDS-managed secret itself (task role), not a value injected at task start:
-    # RDS rotates that password every 7 days, and the app re-reads the secret when PostgreSQL refuses
-    # its credentials. An injected value would stay stale until every task was replaced.
+    # The app's own login role (data module app_db_secret_arn), read by the app itself with the task
+    # role, so a new password is picked up when PostgreSQL refuses the old one. Not the master user:
+    # the `migrate` container below creates this role with DML rights only.
     DATABASE_SECRET_ARN = var.database_password_secret_arn
+    # Migrations are the `migrate` container's job; the serving app (DML rights only) never tries DDL.
+    STRATUS_MIGRATE_ON_START = "false"
+    # Absolute links (feed, sitemap): the CloudFront or custom domain, else the ALB.
+    STRATUS_PUBLIC_URL = var.public_url
     # The board in DynamoDB (board_store = "dynamodb"); unset keeps it in DATABASE_URL's database.
     STRATUS_BOARD_URL = var.board_url
     # Files: objects in S3 under the prefix, metadata in DynamoDB (data module).
@@ -46,6 +52,23 @@ locals {
     STRATUS_SESSION_TTL    = tostring(var.session_ttl_seconds)
   }
   s3_sse = var.files_kms_key_arn == null ? "AES256" : "aws:kms"
+
+  # The `migrate` init container: `stratus migrate` connected as the master user applies the
+  # migrations, then creates or updates the app's login role from STRATUS_APP_DATABASE_SECRET_ARN.
+  # The master password is injected by ECS (execution role) into this container only, so the task
+  # role, which the serving app also holds, cannot read the master secret.
+  migrate_environment = {
+    STRATUS_LOG_FORMAT              = "json"
+    RUST_LOG                        = var.log_filter
+    AWS_REGION                      = local.region
+    PGSSLROOTCERT                   = local.rds_ca_bundle_path
+    DATABASE_CONNECT_TIMEOUT        = tostring(var.database_connect_timeout_seconds)
+    STRATUS_APP_DATABASE_SECRET_ARN = var.database_password_secret_arn
+  }
+  migrate_secrets = {
+    DATABASE_URL      = var.database_url_parameter_arn
+    DATABASE_PASSWORD = "${var.database_master_secret_arn}:password::"
+  }
 
   # Injected by the ECS agent at start with the execution role; never plaintext in the task
   # definition. DATABASE_URL holds no password (it is seed 004's SSM parameter); the password is read
@@ -64,6 +87,7 @@ locals {
   operator_secretsmanager  = [for a in local.operator_secret_arns : a if split(":", a)[2] == "secretsmanager"]
   operator_ssm_parameters  = [for a in local.operator_secret_arns : a if split(":", a)[2] == "ssm"]
   execution_parameter_arns = concat([var.database_url_parameter_arn], local.operator_ssm_parameters)
+  execution_secret_arns    = concat([var.database_master_secret_arn], local.operator_secretsmanager)
 
   # AWS does not support ECS Exec with a read-only root filesystem (the SSM agent writes into the
   # container), so turning Exec on for a break-glass session trades that hardening away.
@@ -189,14 +213,11 @@ data "aws_iam_policy_document" "execution" {
     resources = local.execution_parameter_arns
   }
 
-  dynamic "statement" {
-    for_each = length(local.operator_secretsmanager) > 0 ? [1] : []
-
-    content {
-      sid       = "ReadTheInjectedSecrets"
-      actions   = ["secretsmanager:GetSecretValue"]
-      resources = local.operator_secretsmanager
-    }
+  # The master password (into the migrate container only) and the operator's admin secrets.
+  statement {
+    sid       = "ReadTheInjectedSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = local.execution_secret_arns
   }
 
   statement {
@@ -241,7 +262,8 @@ resource "aws_iam_role_policy" "task_app" {
   policy = var.app_policy_json
 }
 
-# The RDS-managed master secret, read by the app at start and again after a rotation.
+# The app's own database secret (not the master's), read by the app at start and again when
+# PostgreSQL refuses the password it has.
 data "aws_iam_policy_document" "task_database_secret" {
   statement {
     sid       = "ReadTheDatabaseSecret"
@@ -340,6 +362,30 @@ resource "aws_ecs_task_definition" "this" {
 
   container_definitions = jsonencode([
     {
+      name                   = local.migrate_container_name
+      image                  = var.image
+      essential              = false
+      command                = ["migrate"]
+      user                   = "10001:10001"
+      readonlyRootFilesystem = true
+      privileged             = false
+      environment            = [for k, v in local.migrate_environment : { name = k, value = v }]
+      secrets                = [for k, v in local.migrate_secrets : { name = k, valueFrom = v }]
+      linuxParameters = {
+        capabilities = {
+          drop = ["ALL"]
+        }
+      }
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.app.name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = local.migrate_container_name
+        }
+      }
+    },
+    {
       name                   = local.container_name
       image                  = var.image
       essential              = true
@@ -355,6 +401,13 @@ resource "aws_ecs_task_definition" "this" {
       ]
       environment = [for k, v in local.environment : { name = k, value = v } if v != null]
       secrets     = local.container_secrets
+      # Starts only after the migrations applied and the app's role exists.
+      dependsOn = [
+        {
+          containerName = local.migrate_container_name
+          condition     = "SUCCESS"
+        }
+      ]
       mountPoints = [
         {
           sourceVolume  = "tmp"

@@ -37,6 +37,11 @@ output "container_name" {
   value       = local.container_name
 }
 
+output "migrate_container_name" {
+  description = "Name of the init container that runs `stratus migrate` before the app starts."
+  value       = local.migrate_container_name
+}
+
 ################################################################################
 # IAM
 ################################################################################
