@@ -15,7 +15,7 @@ data "aws_ssm_parameter" "ami" {
 }
 
 locals {
-  region             = data.aws_region.current.region
+  region             = data.aws_region.current.name
   partition          = data.aws_partition.current.partition
   rds_ca_bundle_path = "/etc/ssl/certs/rds-global-bundle.pem"
   release_key        = "${var.release_prefix}${var.release_version}/stratus"
@@ -39,8 +39,11 @@ locals {
     STRATUS_MAX_CONCURRENT_REQUESTS = tostring(var.max_concurrent_requests)
     STRATUS_KEEP_ALIVE_TIMEOUT      = tostring(var.keep_alive_timeout_seconds)
     STRATUS_TRUSTED_PROXIES         = join(",", var.trusted_proxy_cidrs)
-    # The app reads the RDS-managed secret itself (instance profile) and again after a rotation.
+    # The app's own login role, read by the app itself (instance profile); ExecStartPre's
+    # `stratus migrate` creates it (user data).
     DATABASE_SECRET_ARN       = var.database_password_secret_arn
+    STRATUS_MIGRATE_ON_START  = "false"
+    STRATUS_PUBLIC_URL        = var.public_url
     STRATUS_BOARD_URL         = var.board_url
     STRATUS_FILES_URL         = var.files_url
     STRATUS_FILE_METADATA_URL = var.file_metadata_url
@@ -229,10 +232,36 @@ resource "aws_iam_role" "instance" {
   tags = var.tags
 }
 
-# Session Manager (shell access without SSH or a bastion) and the SSM agent's own needs.
-resource "aws_iam_role_policy_attachment" "ssm_core" {
-  role       = aws_iam_role.instance.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# Session Manager (a shell without SSH or a bastion), and nothing else of the SSM agent's: not
+# AmazonSSMManagedInstanceCore, which also grants ssm:GetParameter(s) on every parameter in the
+# account, Run Command, State Manager and inventory. The agent registers the instance and opens
+# the session channels; none of these actions accepts a narrower resource.
+# https://docs.aws.amazon.com/systems-manager/latest/userguide/getting-started-create-iam-instance-profile.html
+data "aws_iam_policy_document" "session_manager" {
+  # checkov:skip=CKV_AWS_111: the ssmmessages channel actions have no resource-level permissions; UpdateInstanceInformation is scoped to this account's instances
+  # checkov:skip=CKV_AWS_356: same statement: Session Manager's channel actions accept only "*" as resource
+  statement {
+    sid       = "RegisterWithSystemsManager"
+    actions   = ["ssm:UpdateInstanceInformation"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${data.aws_caller_identity.current.account_id}:instance/*"]
+  }
+
+  statement {
+    sid = "SessionManagerChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "session_manager" {
+  name   = "session-manager"
+  role   = aws_iam_role.instance.id
+  policy = data.aws_iam_policy_document.session_manager.json
 }
 
 resource "aws_iam_role_policy" "app" {
@@ -259,10 +288,12 @@ data "aws_iam_policy_document" "instance" {
     )
   }
 
+  # The app's role secret (the app), the master secret (`stratus migrate` in ExecStartPre), the admin
+  # secrets (fetched at start). One instance role holds all three: on EC2 the processes share it.
   statement {
-    sid       = "ReadTheDatabasePasswordAndAdminSecrets"
+    sid       = "ReadTheDatabaseAndAdminSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = concat([var.database_password_secret_arn], local.operator_secretsmanager)
+    resources = concat([var.database_password_secret_arn, var.database_master_secret_arn], local.operator_secretsmanager)
   }
 
   statement {
@@ -365,6 +396,8 @@ resource "aws_launch_template" "this" {
     secrets                 = { for name, ref in local.secrets : name => ref if ref != null }
     stop_timeout_seconds    = var.stop_timeout_seconds
     app_port                = var.app_port
+    master_secret_arn       = var.database_master_secret_arn
+    app_secret_arn          = var.database_password_secret_arn
     cloudwatch_agent_config = local.cloudwatch_agent_config
   }))
 

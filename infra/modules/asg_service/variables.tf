@@ -270,9 +270,36 @@ variable "database_url_parameter_name" {
 }
 
 variable "database_password_secret_arn" {
-  description = "DATABASE_SECRET_ARN: the RDS-managed Secrets Manager secret ({\"username\",\"password\"}); the app reads it with the instance role at start and again when PostgreSQL refuses a rotated password."
+  description = "DATABASE_SECRET_ARN of the service: the secret ({\"username\",\"password\"}) of the app's own login role (data module app_db_secret_arn), which ExecStartPre's `stratus migrate` creates with DML rights only."
   type        = string
   nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+$", var.database_password_secret_arn))
+    error_message = "database_password_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "database_master_secret_arn" {
+  description = "The RDS-managed master secret (data module db_master_secret_arn): ExecStartPre runs `stratus migrate` with it before every start."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+$", var.database_master_secret_arn))
+    error_message = "database_master_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "public_url" {
+  description = "STRATUS_PUBLIC_URL: the site's public base URL for absolute links (feed, sitemap)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]+)?$", var.public_url))
+    error_message = "public_url must be a scheme and host (and optional port), without a path or trailing slash."
+  }
 }
 
 variable "database_pool_size" {
