@@ -9,6 +9,8 @@
 locals {
   name = "stratus-${var.environment}"
   ecs  = var.compute == "ecs"
+  # STRATUS_PUBLIC_URL: where people reach the site (CloudFront's or the custom domain), else the ALB.
+  public_url = var.enable_cdn ? module.cdn[0].url : module.alb.url
 
   # Same timing chain as prod (docs/deploy-aws.md, "Timing chain").
   drain_seconds                = 5
@@ -54,6 +56,7 @@ module "security" {
   vpc_id                           = module.network.vpc_id
   app_port                         = 8000
   restrict_alb_to_cloudfront       = var.enable_cdn
+  cloudfront_origin_port           = var.alb_certificate_arn == null ? 80 : 443
   allow_autoscaling_ebs_encryption = !local.ecs
   kms_deletion_window_days         = 7
 }
@@ -76,18 +79,15 @@ module "data" {
   db_performance_insights_enabled = true
   db_monitoring_interval_seconds  = 0
   files_access_log_retention_days = 14
+  db_log_retention_days           = 14
+  files_force_destroy             = !var.deletion_protection
+  files_access_logs_force_destroy = true
+  secret_recovery_window_days     = 0
 }
 
 ################################################################################
 # Load balancer and (optional) CDN
 ################################################################################
-
-resource "random_password" "origin_secret" {
-  count = var.enable_cdn ? 1 : 0
-
-  length  = 48
-  special = false
-}
 
 module "alb" {
   source = "../../modules/alb"
@@ -98,7 +98,6 @@ module "alb" {
   security_group_id            = module.security.alb_security_group_id
   certificate_arn              = var.alb_certificate_arn
   require_origin_secret        = var.enable_cdn
-  origin_secret                = var.enable_cdn ? random_password.origin_secret[0].result : null
   target_type                  = local.ecs ? "ip" : "instance"
   target_port                  = 8000
   health_check_path            = var.health_check_path
@@ -108,18 +107,23 @@ module "alb" {
   enable_waf                   = false
   access_logs_retention_days   = 14
   access_logs_force_destroy    = true
+  secret_recovery_window_days  = 0
   kms_key_arn                  = module.security.kms_key_arn
 }
 
 module "cdn" {
   source = "../../modules/cdn"
   count  = var.enable_cdn ? 1 : 0
+  providers = {
+    aws           = aws
+    aws.us_east_1 = aws.us_east_1
+  }
 
   name = local.name
   # Without a certificate on the ALB, CloudFront reaches it over plain HTTP (dev only).
   origin_domain_name     = module.alb.dns_name
   origin_protocol_policy = var.alb_certificate_arn == null ? "http-only" : "https-only"
-  origin_secret          = random_password.origin_secret[0].result
+  origin_secret          = module.alb.origin_secret
   enable_waf             = false
   logs_retention_days    = 14
   logs_force_destroy     = true
@@ -144,6 +148,7 @@ module "ci" {
   ecs_service_arn            = local.ecs ? module.ecs_service[0].service_arn : null
   ecs_task_role_arns         = local.ecs ? [module.ecs_service[0].execution_role_arn, module.ecs_service[0].task_role_arn] : []
   enable_release_uploads     = !local.ecs
+  force_delete               = !var.deletion_protection
   release_bucket_arn         = local.ecs ? null : module.asg_service[0].release_bucket_arn
 }
 
@@ -177,7 +182,9 @@ module "ecs_service" {
   keep_alive_timeout_seconds        = local.keep_alive_timeout_seconds
   trusted_proxy_cidrs               = [module.network.vpc_cidr]
   database_url_parameter_arn        = module.data.database_url_parameter_arn
-  database_password_secret_arn      = module.data.db_master_secret_arn
+  database_password_secret_arn      = module.data.app_db_secret_arn
+  database_master_secret_arn        = module.data.db_master_secret_arn
+  public_url                        = local.public_url
   database_pool_size                = 5
   board_url                         = module.data.board_url
   files_url                         = module.data.files_url
@@ -213,7 +220,9 @@ module "asg_service" {
   keep_alive_timeout_seconds     = local.keep_alive_timeout_seconds
   trusted_proxy_cidrs            = [module.network.vpc_cidr]
   database_url_parameter_name    = module.data.database_url_parameter_name
-  database_password_secret_arn   = module.data.db_master_secret_arn
+  database_password_secret_arn   = module.data.app_db_secret_arn
+  database_master_secret_arn     = module.data.db_master_secret_arn
+  public_url                     = local.public_url
   board_url                      = module.data.board_url
   files_url                      = module.data.files_url
   file_metadata_url              = module.data.file_metadata_url

@@ -91,14 +91,14 @@ variable "enable_cdn" {
 }
 
 variable "health_check_path" {
-  description = "ALB health check path: \"/health\" (checks the database) or \"/health/live\" (process only). See docs/deploy-aws.md."
+  description = "ALB health check path: \"/health/ready\" (draining and local faults only, never the database: a database outage cannot make ECS or the ASG replace the fleet), \"/health\" (also the database, seed 001's deep check) or \"/health/live\" (process only). See docs/deploy-aws.md."
   type        = string
-  default     = "/health"
+  default     = "/health/ready"
   nullable    = false
 
   validation {
-    condition     = contains(["/health", "/health/live"], var.health_check_path)
-    error_message = "health_check_path must be \"/health\" or \"/health/live\"."
+    condition     = contains(["/health/ready", "/health", "/health/live"], var.health_check_path)
+    error_message = "health_check_path must be \"/health/ready\", \"/health\" or \"/health/live\"."
   }
 }
 
@@ -153,12 +153,22 @@ variable "asg_release_version" {
   description = "compute = \"asg\" only: release version CI uploaded to the release bucket."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.compute != "asg" || var.asg_release_version != null
+    error_message = "compute = \"asg\" runs a release binary from the release bucket: set asg_release_version and asg_release_sha256 (scripts/aws bootstrap uploads the first release and passes both)."
+  }
 }
 
 variable "asg_release_sha256" {
   description = "compute = \"asg\" only: SHA-256 of that release binary."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.compute != "asg" || var.asg_release_sha256 != null
+    error_message = "compute = \"asg\" needs asg_release_sha256, the SHA-256 of the release binary (instances refuse a download that does not match)."
+  }
 }
 
 ################################################################################

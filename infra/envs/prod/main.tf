@@ -13,6 +13,8 @@
 locals {
   name = "stratus-${var.environment}"
   ecs  = var.compute == "ecs"
+  # STRATUS_PUBLIC_URL: where people reach the site (CloudFront's or the custom domain), else the ALB.
+  public_url = var.enable_cdn ? module.cdn[0].url : module.alb.url
 
   # Shutdown timing chain, one place for all of it (docs/deploy-aws.md, "Timing chain"):
   #   drain (5) <= ALB deregistration delay (20) < app shutdown timeout (25) < ECS stopTimeout (30)
@@ -34,13 +36,6 @@ check "shutdown_timing_chain" {
       local.alb_idle_timeout_seconds < local.keep_alive_timeout_seconds
     )
     error_message = "Timing chain broken: need drain <= deregistration < shutdown < stop, and ALB idle < keep-alive."
-  }
-}
-
-check "cdn_needs_an_https_origin" {
-  assert {
-    condition     = !var.enable_cdn || var.alb_certificate_arn != null
-    error_message = "enable_cdn reaches the ALB over HTTPS (https-only origin): set alb_certificate_arn to a certificate for origin_domain_name."
   }
 }
 
@@ -66,6 +61,7 @@ module "security" {
   vpc_id                           = module.network.vpc_id
   app_port                         = 8000
   restrict_alb_to_cloudfront       = var.enable_cdn
+  cloudfront_origin_port           = 443 # https-only origin (alb_certificate_arn is required with the CDN)
   allow_autoscaling_ebs_encryption = !local.ecs
 }
 
@@ -84,18 +80,14 @@ module "data" {
   db_security_group_id = module.security.db_security_group_id
   db_instance_class    = var.db_instance_class
   db_multi_az          = true
+  # deletion_protection = false is the one switch that makes the stack destroyable, data included.
+  files_force_destroy             = !var.deletion_protection
+  files_access_logs_force_destroy = !var.deletion_protection
 }
 
 ################################################################################
 # Load balancer and CDN
 ################################################################################
-
-resource "random_password" "origin_secret" {
-  count = var.enable_cdn ? 1 : 0
-
-  length  = 48
-  special = false
-}
 
 module "alb" {
   source = "../../modules/alb"
@@ -106,7 +98,6 @@ module "alb" {
   security_group_id            = module.security.alb_security_group_id
   certificate_arn              = var.alb_certificate_arn
   require_origin_secret        = var.enable_cdn
-  origin_secret                = var.enable_cdn ? random_password.origin_secret[0].result : null
   target_type                  = local.ecs ? "ip" : "instance"
   target_port                  = 8000
   health_check_path            = var.health_check_path
@@ -114,6 +105,7 @@ module "alb" {
   idle_timeout_seconds         = local.alb_idle_timeout_seconds
   enable_deletion_protection   = var.deletion_protection
   enable_waf                   = var.enable_waf && !var.enable_cdn # behind CloudFront the edge WAF does the job
+  access_logs_force_destroy    = !var.deletion_protection
   kms_key_arn                  = module.security.kms_key_arn
 }
 
@@ -135,15 +127,20 @@ resource "aws_route53_record" "origin" {
 module "cdn" {
   source = "../../modules/cdn"
   count  = var.enable_cdn ? 1 : 0
+  providers = {
+    aws           = aws
+    aws.us_east_1 = aws.us_east_1
+  }
 
   name                   = local.name
   origin_domain_name     = var.origin_domain_name
   origin_protocol_policy = "https-only"
-  origin_secret          = random_password.origin_secret[0].result
+  origin_secret          = module.alb.origin_secret
   domain_names           = var.domain_names
   route53_zone_id        = var.route53_zone_id
   enable_waf             = var.enable_waf
   price_class            = "PriceClass_100"
+  logs_force_destroy     = !var.deletion_protection
 }
 
 ################################################################################
@@ -164,6 +161,7 @@ module "ci" {
   ecs_service_arn            = local.ecs ? module.ecs_service[0].service_arn : null
   ecs_task_role_arns         = local.ecs ? [module.ecs_service[0].execution_role_arn, module.ecs_service[0].task_role_arn] : []
   enable_release_uploads     = !local.ecs
+  force_delete               = !var.deletion_protection
   release_bucket_arn         = local.ecs ? null : module.asg_service[0].release_bucket_arn
 }
 
@@ -188,7 +186,7 @@ module "ecs_service" {
   lb_arn_suffix                     = module.alb.arn_suffix
   health_check_grace_period_seconds = 30
   desired_count                     = 2
-  min_capacity                      = 1
+  min_capacity                      = 2 # never one task: a lone task is one failure from an outage
   max_capacity                      = 4
   requests_per_target               = var.requests_per_target
   drain_seconds                     = local.drain_seconds
@@ -197,7 +195,9 @@ module "ecs_service" {
   keep_alive_timeout_seconds        = local.keep_alive_timeout_seconds
   trusted_proxy_cidrs               = [module.network.vpc_cidr]
   database_url_parameter_arn        = module.data.database_url_parameter_arn
-  database_password_secret_arn      = module.data.db_master_secret_arn
+  database_password_secret_arn      = module.data.app_db_secret_arn
+  database_master_secret_arn        = module.data.db_master_secret_arn
+  public_url                        = local.public_url
   board_url                         = module.data.board_url
   files_url                         = module.data.files_url
   file_metadata_url                 = module.data.file_metadata_url
@@ -224,6 +224,7 @@ module "asg_service" {
   kms_key_arn                    = module.security.kms_key_arn
   release_version                = var.asg_release_version
   release_sha256                 = var.asg_release_sha256
+  releases_force_destroy         = !var.deletion_protection
   app_port                       = 8000
   drain_seconds                  = local.drain_seconds
   shutdown_timeout_seconds       = local.shutdown_timeout_seconds
@@ -231,7 +232,9 @@ module "asg_service" {
   keep_alive_timeout_seconds     = local.keep_alive_timeout_seconds
   trusted_proxy_cidrs            = [module.network.vpc_cidr]
   database_url_parameter_name    = module.data.database_url_parameter_name
-  database_password_secret_arn   = module.data.db_master_secret_arn
+  database_password_secret_arn   = module.data.app_db_secret_arn
+  database_master_secret_arn     = module.data.db_master_secret_arn
+  public_url                     = local.public_url
   board_url                      = module.data.board_url
   files_url                      = module.data.files_url
   file_metadata_url              = module.data.file_metadata_url
@@ -240,8 +243,8 @@ module "asg_service" {
   admin_password_hash_secret_arn = var.admin_password_hash_secret_arn
   api_token_sha256_secret_arn    = var.api_token_sha256_secret_arn
   app_policy_json                = module.data.app_policy_json
-  min_size                       = 1
-  desired_capacity               = 1
+  min_size                       = 2
+  desired_capacity               = 2
   max_size                       = 4
 }
 

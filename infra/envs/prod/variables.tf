@@ -85,9 +85,14 @@ variable "enable_interface_endpoints" {
 ################################################################################
 
 variable "alb_certificate_arn" {
-  description = "Regional ACM certificate for the ALB's HTTPS listener (covering origin_domain_name when the CDN is on). Null serves HTTP only (not for production)."
+  description = "Regional ACM certificate for the ALB's HTTPS listener, covering origin_domain_name when the CDN is on (required then). Null serves HTTP only (not for production)."
   type        = string
   default     = null
+
+  validation {
+    condition     = !var.enable_cdn || var.alb_certificate_arn != null
+    error_message = "enable_cdn = true makes CloudFront reach the ALB over HTTPS only, and an ALB without a certificate has no HTTPS listener: set alb_certificate_arn to an ISSUED ACM certificate in this region that covers origin_domain_name (or set enable_cdn = false)."
+  }
 }
 
 variable "enable_cdn" {
@@ -98,10 +103,14 @@ variable "enable_cdn" {
 }
 
 variable "origin_domain_name" {
-  description = "Host name on the ALB certificate that CloudFront connects to (an alias record to the ALB is created when route53_zone_id is set)."
+  description = "Host name on the ALB certificate that CloudFront connects to (an alias record to the ALB is created when route53_zone_id is set); required with the CDN."
   type        = string
-  default     = "origin.example.com"
-  nullable    = false
+  default     = null
+
+  validation {
+    condition     = !var.enable_cdn || (var.origin_domain_name != null && !endswith(coalesce(var.origin_domain_name, "-"), "example.com"))
+    error_message = "enable_cdn = true needs origin_domain_name: the host name on alb_certificate_arn that points at the ALB (e.g. origin.yourdomain.com, aliased to the ALB by route53_zone_id or your DNS)."
+  }
 }
 
 variable "domain_names" {
@@ -125,14 +134,14 @@ variable "enable_waf" {
 }
 
 variable "health_check_path" {
-  description = "ALB health check path: \"/health\" (checks the database) or \"/health/live\" (process only). See docs/deploy-aws.md."
+  description = "ALB health check path: \"/health/ready\" (draining and local faults only, never the database: a database outage cannot make ECS or the ASG replace the fleet), \"/health\" (also the database, seed 001's deep check) or \"/health/live\" (process only). See docs/deploy-aws.md."
   type        = string
-  default     = "/health"
+  default     = "/health/ready"
   nullable    = false
 
   validation {
-    condition     = contains(["/health", "/health/live"], var.health_check_path)
-    error_message = "health_check_path must be \"/health\" or \"/health/live\"."
+    condition     = contains(["/health/ready", "/health", "/health/live"], var.health_check_path)
+    error_message = "health_check_path must be \"/health/ready\", \"/health\" or \"/health/live\"."
   }
 }
 
@@ -200,12 +209,22 @@ variable "asg_release_version" {
   description = "compute = \"asg\" only: release version CI uploaded to the release bucket."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.compute != "asg" || var.asg_release_version != null
+    error_message = "compute = \"asg\" runs a release binary from the release bucket: set asg_release_version and asg_release_sha256 (scripts/aws bootstrap uploads the first release and passes both)."
+  }
 }
 
 variable "asg_release_sha256" {
   description = "compute = \"asg\" only: SHA-256 of that release binary."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.compute != "asg" || var.asg_release_sha256 != null
+    error_message = "compute = \"asg\" needs asg_release_sha256, the SHA-256 of the release binary (instances refuse a download that does not match)."
+  }
 }
 
 ################################################################################
