@@ -20,9 +20,13 @@ STAR_RESOURCE_ALLOWED = {
     "logs:DescribeLogGroups": "ECS Exec checks its transcript group exists",
     "cloudwatch:PutMetricData": "CloudWatch agent on EC2 (narrowed by a namespace condition)",
 }
+# VPC endpoint policies: principal "*" is the only form they take; each such statement is narrowed by
+# an aws:PrincipalAccount condition, except the anonymous reads of Amazon Linux's package repositories.
+ENDPOINT_POLICIES = {"s3_endpoint", "dynamodb_endpoint"}
 # Only these AWS-managed policies may be attached.
+# (AmazonSSMManagedInstanceCore is not: it reads every SSM parameter of the account; the EC2 variant
+# has an inline Session Manager policy instead.)
 MANAGED_POLICIES_ALLOWED = {
-    "AmazonSSMManagedInstanceCore": "Session Manager on the EC2 variant (no SSH)",
     "service-role/AmazonRDSEnhancedMonitoringRole": "RDS Enhanced Monitoring",
 }
 
@@ -88,6 +92,11 @@ def test_no_wildcard_actions_in_allow_statements(label, doc, statement):
 def test_resource_policies_name_their_principals(label, doc, statement):
     for p in statement.get("principals", []):
         if p["identifiers"] == ["*"]:
+            if doc in ENDPOINT_POLICIES:
+                narrowed = any(c["variable"] == "aws:PrincipalAccount" for c in statement.get("condition", []))
+                public_repo = statement.get("sid") == "AmazonLinux2023Repositories" and statement["actions"] == ["s3:GetObject"]
+                assert narrowed or public_repo, f"{label}: endpoint statement for everyone without an account condition"
+                continue
             assert statement.get("effect") == "Deny", f"{label}: Allow to everyone"
 
 

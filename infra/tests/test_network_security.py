@@ -94,12 +94,21 @@ def _rules_of(sg: str):
 
 
 def test_prefix_list_ingress_is_only_cloudfront_to_the_alb():
+    found = []
     for r in hcl.all_roots():
         for t, n, body in r.resources():
             if t in INGRESS_TYPES and "prefix_list_id" in body:
+                found.append((r.name, n, body))
                 assert r.name == "security" and hcl.inner(body["security_group_id"]) == "aws_security_group.alb.id"
                 assert "aws_ec2_managed_prefix_list.cloudfront" in body["prefix_list_id"]
-                assert body["from_port"] in (80, 443)
+    # A rule on CloudFront's origin-facing list counts as ~55 of a group's 60 rules: one rule, one port.
+    assert len(found) == 1, f"exactly one rule may reference the CloudFront prefix list: {[n for _, n, _ in found]}"
+    _, _, body = found[0]
+    assert "count" in body and "for_each" not in body
+    assert hcl.inner(body["from_port"]) == hcl.inner(body["to_port"]) == "var.cloudfront_origin_port"
+    port = hcl.modules()["security"].variables["cloudfront_origin_port"]
+    assert port["default"] == 443 and "[80, 443]" in port["validation"][0]["condition"]
+    assert hcl.env_scope(hcl.envs()["prod"], "security").var("cloudfront_origin_port") == 443
 
 
 def test_app_accepts_only_the_alb_on_the_app_port():

@@ -10,7 +10,7 @@ import pytest
 import binary
 import hcl
 
-HEALTH_ROUTES = {"/health", "/health/live"}  # routes the binary serves (GET, 200 when healthy)
+HEALTH_ROUTES = {"/health/ready", "/health", "/health/live"}  # routes the binary serves (GET, 200 when healthy)
 COMPUTE_MODULES = ("ecs_service", "asg_service")
 
 
@@ -39,8 +39,14 @@ def container_definitions() -> str:
     return hcl.interpolations(td["container_definitions"])[0]
 
 
+def app_container_definition() -> str:
+    """The app container's part (after the migrate init container's)."""
+    cd = container_definitions()
+    return cd[cd.index("name = local.container_name"):]
+
+
 def container_setting(name: str) -> str:
-    m = re.search(rf"\b{name} = ([^,}}]+)", container_definitions())
+    m = re.search(rf"\b{name} = ([^,}}]+)", app_container_definition())
     assert m, f"container definition has no {name}"
     return m.group(1).strip()
 
@@ -81,7 +87,9 @@ def test_alb_health_check_timings_follow_seed_001(label, scope):
 def test_health_check_path_variable_only_allows_served_routes():
     for r in [hcl.modules()["alb"], *hcl.envs().values()]:
         var = r.variables["health_check_path"]
-        assert var["default"] == "/health"
+        # Readiness (draining, local faults), never the database: a database outage must not make ECS or
+        # the ASG replace every target.
+        assert var["default"] == "/health/ready"
         condition = var["validation"][0]["condition"]
         assert set(re.findall(r'"(/[^"]*)"', condition)) == HEALTH_ROUTES, f"{r.name}: {condition}"
 
@@ -107,7 +115,8 @@ def test_alb_drops_invalid_headers_and_logs_access():
 def test_alb_requires_the_origin_secret_when_one_is_set():
     alb = hcl.modules()["alb"]
     rule = alb.resource("aws_lb_listener_rule", "origin_secret")
-    assert hcl.inner(rule["condition"][0]["http_header"][0]["values"][0]) == "var.origin_secret"
+    assert hcl.inner(rule["condition"][0]["http_header"][0]["values"][0]) == "local.origin_secret"
+    assert "aws_secretsmanager_secret_version.origin[0].secret_string" in alb.locals["origin_secret"]
     for listener in ("https", "http_forward"):
         action = alb.resource("aws_lb_listener", listener)["default_action"][0]
         assert hcl.inner(action["type"]) == 'local.require_origin ? "fixed-response" : "forward"'
@@ -169,10 +178,14 @@ def test_every_environment_variable_set_is_one_the_binary_reads(compute):
 
 
 def test_task_definition_takes_its_environment_only_from_the_checked_maps():
-    cd = container_definitions()
+    cd = app_container_definition()
     assert "environment = [for k, v in local.environment : {name = k, value = v} if v != null]" in cd
     assert "secrets = local.container_secrets" in cd
     assert cd.count("environment") == 2 and cd.count("secrets") == 2
+    migrate = container_definitions()[: container_definitions().index("name = local.container_name")]
+    assert "environment = [for k, v in local.migrate_environment : {name = k, value = v}]" in migrate
+    assert "secrets = [for k, v in local.migrate_secrets : {name = k, valueFrom = v}]" in migrate
+    assert migrate.count("environment") == 2 and migrate.count("secrets") == 2
     secrets = hcl.modules()["ecs_service"].locals["container_secrets"]
     assert "local.secrets" in secrets
 
@@ -201,7 +214,9 @@ def test_secrets_are_injected_never_plaintext():
             assert name not in env, f"{compute}: {name} must not be plain environment"
         # The password is not injected at task start: the app reads the rotating secret itself.
         assert "DATABASE_PASSWORD" not in secrets
+        # The app's own role's secret; the master secret only reaches `stratus migrate`.
         assert hcl.inner(env["DATABASE_SECRET_ARN"]) == "var.database_password_secret_arn"
+        assert env["STRATUS_MIGRATE_ON_START"] == "false"
         assert hcl.inner(secrets["STRATUS_ADMIN_PASSWORD_HASH"]) == "var.admin_password_hash_secret_arn", compute
         assert hcl.inner(secrets["STRATUS_API_TOKEN_SHA256"]) == "var.api_token_sha256_secret_arn", compute
         for var in ("admin_password_hash_secret_arn", "api_token_sha256_secret_arn"):
@@ -226,7 +241,8 @@ def test_execution_role_reads_exactly_the_injected_secrets():
     assert stmts["ReadTheInjectedParameters"]["actions"] == ["ssm:GetParameters"]
     assert hcl.inner(stmts["ReadTheInjectedParameters"]["resources"]) == "local.execution_parameter_arns"
     assert stmts["ReadTheInjectedSecrets"]["actions"] == ["secretsmanager:GetSecretValue"]
-    assert hcl.inner(stmts["ReadTheInjectedSecrets"]["resources"]) == "local.operator_secretsmanager"
+    assert hcl.inner(stmts["ReadTheInjectedSecrets"]["resources"]) == "local.execution_secret_arns"
+    assert m.locals["execution_secret_arns"] == "${concat([var.database_master_secret_arn], local.operator_secretsmanager)}"
     locals_ = m.locals
     assert "var.admin_password_hash_secret_arn" in locals_["operator_secret_arns"]
     assert "var.api_token_sha256_secret_arn" in locals_["operator_secret_arns"]
@@ -307,9 +323,11 @@ def test_root_filesystem_is_read_only_unless_break_glass_exec_is_on():
 def test_fargate_size_and_scaling_follow_the_issue():
     for label, scope in scopes("ecs_service"):
         assert scope.var("cpu") == 256 and scope.var("memory") == 512, label
-        assert scope.var("min_capacity") == 1, label
+        assert scope.var("min_capacity") == (2 if label == "envs/prod" else 1), label
     prod = hcl.env_scope(hcl.envs()["prod"], "ecs_service")
     assert (prod.var("desired_count"), prod.var("max_capacity")) == (2, 4)
+    # Never one task in prod: one failure from an outage.
+    assert prod.var("min_capacity") == 2
     svc = hcl.modules()["ecs_service"].resource("aws_ecs_service", "this")
     assert svc["deployment_circuit_breaker"][0] == {"enable": True, "rollback": True}
     assert svc["alarms"][0]["rollback"] is True

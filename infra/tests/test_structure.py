@@ -64,13 +64,16 @@ def test_module_versions_are_lower_bounds(module):
     tf = hcl.modules()[module].files["versions.tf"]["terraform"][0]
     assert tf["required_version"] == ">= 1.6"
     aws = tf["required_providers"][0]["aws"]
-    assert aws["source"] == "hashicorp/aws" and aws["version"] == ">= 6.0"
+    # 5.100 is the offline mirror (scripts/terraform-tests.sh), 6.x what `terraform init` downloads.
+    assert aws["source"] == "hashicorp/aws" and aws["version"] == ">= 5.100, < 7.0"
 
 
 @pytest.mark.parametrize("env", sorted(hcl.envs()))
 def test_environment_pins_the_provider_major(env):
     tf = hcl.envs()[env].files["versions.tf"]["terraform"][0]
-    assert tf["required_providers"][0]["aws"]["version"] == "~> 6.0"
+    providers = tf["required_providers"][0]
+    assert providers["aws"]["version"] == ">= 5.100, < 7.0"
+    assert {k for k in providers if not k.startswith("__")} == {"aws"}, "only hashicorp/aws is available offline (no random, null or tls)"
 
 
 @pytest.mark.parametrize("env", sorted(hcl.envs()))
@@ -135,6 +138,8 @@ def test_resource_and_data_references_exist(name):
     data = {(t, n) for t, n, _ in r.data_sources()}
     bad = set()
     for _, doc in r.files.items():
+        # `moved` blocks name addresses that no longer exist, on purpose.
+        doc = {k: v for k, v in doc.items() if k != "moved"}
         for expr in hcl.interpolations(doc):
             for t, n in re.findall(r"\bdata\.((?:aws|random)_[a-z0-9_]+)\.([a-z0-9_]+)", expr):
                 if (t, n) not in data:
