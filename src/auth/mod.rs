@@ -49,7 +49,14 @@ struct Admin {
     username_sha256: [u8; 32],
     password_hash: SecretString,
     credential_tag: Vec<u8>,
+    /// Signs device cookies; derived from the password hash, so a new password retires every device.
+    device_key: [u8; 32],
 }
+
+/// The cookie that marks a browser the admin has signed in from ([`Auth::device_cookie_value`]).
+pub const DEVICE_COOKIE: &str = "stratus_device";
+
+type HmacSha256 = hmac::Hmac<Sha256>;
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,6 +93,11 @@ impl Auth {
             password_hash: hash.clone(),
             // A new password hash (a password change) ends every session made under the old one.
             credential_tag: Sha256::digest(hash.expose_secret().as_bytes())[..16].to_vec(),
+            device_key: Sha256::new()
+                .chain_update(b"stratus device cookie\0")
+                .chain_update(hash.expose_secret().as_bytes())
+                .finalize()
+                .into(),
         });
         let dummy_hash = Arc::new(OnceLock::new());
         if let Some(admin) = &admin {
@@ -142,6 +154,34 @@ impl Auth {
         })
     }
 
+    /// A new device cookie's value, `<id>.<signature>` (hex), for a browser that has just signed in; none
+    /// when no admin is configured.
+    pub fn device_cookie_value(&self) -> Option<String> {
+        let admin = self.admin.as_ref()?;
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut id);
+        let id = hex::encode(id);
+        let signature = device_signature(&admin.device_key, &id)?;
+        Some(format!("{id}.{}", hex::encode(signature)))
+    }
+
+    /// The browser a device cookie names, if its signature is the admin's (checked in constant time).
+    pub fn device_of(&self, cookie: &str) -> Option<throttle::DeviceId> {
+        let admin = self.admin.as_ref()?;
+        let (id, signature) = cookie.split_once('.')?;
+        let well_formed = id.len() == 32
+            && signature.len() == 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        if !well_formed {
+            return None;
+        }
+        let given = hex::decode(signature).ok()?;
+        let want = device_signature(&admin.device_key, id)?;
+        bool::from(want.as_slice().ct_eq(&given)).then(|| throttle::DeviceId(id.to_owned()))
+    }
+
     /// Checks a user name and password. Takes the same time whether the user name is right or not: the
     /// name is compared in constant time (as SHA-256 digests, so its length leaks nothing either), and a
     /// wrong name is still put through a full argon2 verification, against a dummy hash of the same cost.
@@ -177,6 +217,13 @@ impl Auth {
             LoginCheck::Invalid
         }
     }
+}
+
+fn device_signature(key: &[u8; 32], id: &str) -> Option<Vec<u8>> {
+    use hmac::Mac as _;
+    let mut mac = HmacSha256::new_from_slice(key).ok()?;
+    mac.update(id.as_bytes());
+    Some(mac.finalize().into_bytes().to_vec())
 }
 
 /// A hash, with the cost of `real`, of a random password that is thrown away.

@@ -7,10 +7,134 @@
 //! (entities, mixed case, broken markup that a browser would "repair" into something else).
 //!
 //! Headings in a post start at `<h2>`: the page's `<h1>` is the post's title.
+//!
+//! Cost: parsing is linear, but the sanitizer's HTML tree builder is quadratic in how deeply elements
+//! nest (`">" * 8000` or `"<div>" * 8000` took seconds). So a post may nest at most [`MAX_NESTING`]
+//! levels ([`nesting_depth`], checked when a body is parsed), and every render runs on a blocking
+//! thread through [`off_runtime`]: at most as many at once as there are cores, each within a time budget,
+//! so no input can stall the async workers that answer every other request.
 
-use std::{collections::HashSet, sync::LazyLock};
+use std::{
+    collections::HashSet,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use pulldown_cmark::{Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+use tokio::sync::Semaphore;
+
+/// How deeply quotes, lists, emphasis and raw HTML elements may nest in a post. Real writing stays
+/// below ten; the sanitizer's cost grows with the square of this.
+pub const MAX_NESTING: usize = 32;
+
+/// How long a render may wait for a slot and run before the request is answered 503.
+pub const RENDER_BUDGET: Duration = Duration::from_secs(2);
+
+/// Renders at once: one per core, so renders can never hold more than the machine.
+static RENDER_SLOTS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    Arc::new(Semaphore::new(cores))
+});
+
+/// Why a render did not produce its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// Every slot stayed busy, or the render ran past [`RENDER_BUDGET`].
+    #[error("Rendering took too long because the server is busy; try again in a moment.")]
+    Busy,
+    /// The blocking task panicked (a bug; logged).
+    #[error("Rendering failed.")]
+    Failed,
+}
+
+/// Runs CPU-bound Markdown work (`work`) on a blocking thread, at most one per core at once, and gives
+/// up waiting after [`RENDER_BUDGET`]. A render that overruns keeps its slot until it ends, so even
+/// then no more than one per core can run.
+pub async fn off_runtime<T, F>(work: F) -> Result<T, RenderError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + RENDER_BUDGET;
+    let permit = tokio::time::timeout_at(deadline, Arc::clone(&RENDER_SLOTS).acquire_owned())
+        .await
+        .map_err(|_| RenderError::Busy)?
+        .map_err(|_| RenderError::Failed)?;
+    let task = tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    });
+    match tokio::time::timeout_at(deadline, task).await {
+        Ok(Ok(result)) => Ok(result),
+        Ok(Err(err)) => {
+            tracing::error!(error.message = %err, "markdown render task failed");
+            Err(RenderError::Failed)
+        }
+        Err(_) => {
+            tracing::warn!("markdown render ran past its budget");
+            Err(RenderError::Busy)
+        }
+    }
+}
+
+/// Elements without content, which never nest (`<br>`, `<img>`, ...).
+const VOID_ELEMENTS: [&str; 14] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// How many raw HTML elements `html` opens minus how many it closes, counted from `start` (never
+/// below zero); the largest value reached is returned with the final one.
+fn raw_html_depth(html: &str, start: usize) -> (usize, usize) {
+    let (mut depth, mut deepest) = (start, start);
+    let bytes = html.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = bytes[i..].iter().position(|&b| b == b'<') {
+        i += offset + 1;
+        match bytes.get(i) {
+            Some(b'/') => depth = depth.saturating_sub(1),
+            Some(b) if b.is_ascii_alphabetic() => {
+                let name_len = bytes[i..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'-')
+                    .count();
+                let name = &html[i..i + name_len];
+                let tag_end = bytes[i..].iter().position(|&b| b == b'>');
+                let self_closing = tag_end.is_some_and(|end| end > 0 && bytes[i + end - 1] == b'/');
+                if !self_closing && !VOID_ELEMENTS.iter().any(|v| v.eq_ignore_ascii_case(name)) {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+            }
+            _ => {}
+        }
+    }
+    (depth, deepest)
+}
+
+/// How deeply `markdown`'s elements nest once rendered: Markdown containers (quotes, lists, emphasis,
+/// links) plus raw HTML elements. Stops counting once past `MAX_NESTING`.
+pub fn nesting_depth(markdown: &str) -> usize {
+    let (mut containers, mut raw, mut deepest) = (0usize, 0usize, 0usize);
+    for event in Parser::new_ext(markdown, options()) {
+        match event {
+            Event::Start(_) => containers += 1,
+            Event::End(_) => containers = containers.saturating_sub(1),
+            Event::Html(html) | Event::InlineHtml(html) => {
+                let (now, most) = raw_html_depth(&html, raw);
+                deepest = deepest.max(containers + most);
+                raw = now;
+            }
+            _ => {}
+        }
+        deepest = deepest.max(containers + raw);
+        if deepest > MAX_NESTING {
+            break;
+        }
+    }
+    deepest
+}
 
 /// The sanitizer, configured once: ammonia's default allow-list (no script, style, forms, frames,
 /// objects or event attributes) with links limited to web and mail addresses, and every link marked
@@ -162,6 +286,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn nesting_counts_markdown_containers_and_raw_html_elements() {
+        assert_eq!(nesting_depth("plain text"), 1);
+        assert_eq!(nesting_depth("> > quoted"), 3);
+        assert!(nesting_depth(&">".repeat(30_000)) > MAX_NESTING);
+        assert!(nesting_depth(&"<div>".repeat(5_000)) > MAX_NESTING);
+        assert!(nesting_depth(&"<b>x".repeat(5_000)) > MAX_NESTING);
+        let lists: String = (0..60)
+            .map(|i| format!("{}- x\n", "  ".repeat(i)))
+            .collect();
+        assert!(nesting_depth(&lists) > MAX_NESTING);
+        // Void and self-closing elements, and closed ones, do not deepen anything.
+        let flat = "line<br>line<br/><img src=x><hr>\n\n<p>a</p><p>b</p>".repeat(100);
+        assert!(nesting_depth(&flat) <= 3, "{}", nesting_depth(&flat));
+    }
+
+    #[tokio::test]
+    async fn renders_run_off_the_runtime_and_answer_within_the_budget() {
+        let html = off_runtime(|| render_markdown("*hi*")).await;
+        assert_eq!(html.as_deref(), Ok("<p><em>hi</em></p>\n"));
     }
 
     #[test]

@@ -261,6 +261,12 @@ pub enum PostBodyError {
         /// Bytes found (after normalising line endings).
         found: usize,
     },
+    /// Quotes, lists or HTML elements nested too deeply (rendering such text is slow for everyone).
+    #[error(
+        "The text nests quotes, lists or HTML elements more than {max} levels deep; flatten it.",
+        max = crate::blog::markdown::MAX_NESTING
+    )]
+    TooDeep,
     /// A control character other than tab and line break.
     #[error("The text contains a control character (U+{code:04X}) on line {line}; remove it.")]
     ControlCharacter {
@@ -277,7 +283,19 @@ impl PostBody {
 
     /// Normalises line endings, then checks length and characters. Leading and trailing blank space is
     /// kept (it can matter in Markdown) unless the whole text is blank.
+    /// Also refuses text nested more than [`crate::blog::markdown::MAX_NESTING`] levels deep.
     pub fn parse(raw: &str) -> Result<Self, PostBodyError> {
+        let body = Self::from_stored(raw)?;
+        if crate::blog::markdown::nesting_depth(&body.0) > crate::blog::markdown::MAX_NESTING {
+            return Err(PostBodyError::TooDeep);
+        }
+        Ok(body)
+    }
+
+    /// A body read back from the database: the checks of [`PostBody::parse`] but the nesting depth, so
+    /// that a post saved before that limit still loads (its renders are bounded by
+    /// [`crate::blog::markdown::off_runtime`]).
+    pub(crate) fn from_stored(raw: &str) -> Result<Self, PostBodyError> {
         let body = raw.replace("\r\n", "\n").replace('\r', "\n");
         if body.trim().is_empty() {
             return Err(PostBodyError::Empty);
@@ -520,6 +538,12 @@ mod tests {
                 found: PostBody::MAX_BYTES + 1
             })
         );
+        assert_eq!(
+            PostBody::parse(&">".repeat(40)),
+            Err(PostBodyError::TooDeep)
+        );
+        // A post saved before the limit still loads.
+        assert!(PostBody::from_stored(&">".repeat(40)).is_ok());
     }
 
     #[test]

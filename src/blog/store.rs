@@ -89,7 +89,7 @@ fn post_from_parts(
         id: PostId::parse(id).map_err(|e| corrupt("post_id", e))?,
         slug: Slug::parse(slug).map_err(|e| corrupt("slug", e))?,
         title: PostTitle::parse(title).map_err(|e| corrupt("title", e))?,
-        body: PostBody::parse(body).map_err(|e| corrupt("body_markdown", e))?,
+        body: PostBody::from_stored(body).map_err(|e| corrupt("body_markdown", e))?,
         published_at,
         created_at,
         updated_at,

@@ -22,8 +22,8 @@ use time::OffsetDateTime;
 use super::{
     AppState,
     auth::{
-        AdminSession, Viewer, clear_session_cookie, cookie_value, local_path_or_admin,
-        session_cookie,
+        AdminSession, Viewer, clear_session_cookie, cookie_value, device_cookie,
+        local_path_or_admin, session_cookie,
     },
     blog::human_date,
     csrf,
@@ -33,7 +33,7 @@ use super::{
 };
 use crate::{
     auth::{
-        LoginCheck,
+        DEVICE_COOKIE, LoginCheck,
         session::{self, SESSION_COOKIE, SessionToken, StoredSession},
         throttle::{self, ThrottleKeys},
     },
@@ -247,16 +247,22 @@ pub(crate) async fn login(
             None,
         );
     }
-    let keys = ThrottleKeys::new(client.ip, &username);
+    // Count first, then check: the attempt is reserved (and refused when over a limit) before the
+    // password is verified, so parallel guesses cannot slip in between a check and its count.
+    let device = cookie_value(&parts.headers, DEVICE_COOKIE).and_then(|v| state.auth.device_of(v));
+    let keys = ThrottleKeys::new(client.ip, &username, device.as_ref());
     let now = OffsetDateTime::now_utc();
-    if let Some(wait) = throttle::locked_out(&state.sql, &keys, now).await? {
-        metrics::counter!("stratus_logins_total", "outcome" => "throttled").increment(1);
-        return refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            wait_sentence(wait),
-            Some(wait),
-        );
-    }
+    let reservation = match throttle::reserve(&state.sql, &keys, now).await? {
+        Ok(reservation) => reservation,
+        Err(wait) => {
+            metrics::counter!("stratus_logins_total", "outcome" => "throttled").increment(1);
+            return refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                wait_sentence(wait),
+                Some(wait),
+            );
+        }
+    };
     match state.auth.check_login(&username, password).await {
         LoginCheck::Valid {
             username,
@@ -276,7 +282,7 @@ pub(crate) async fn login(
                 now,
             )
             .await?;
-            throttle::clear(&state.sql, &keys).await?;
+            throttle::succeeded(&state.sql, reservation).await?;
             // A session this browser had before is ended: one browser, one session.
             if let Some(old) =
                 cookie_value(&parts.headers, SESSION_COOKIE).and_then(SessionToken::parse)
@@ -287,12 +293,20 @@ pub(crate) async fn login(
             tracing::info!(%username, "admin signed in");
             let mut cookies = cookies.clone();
             cookies.extend(session_cookie(&token, ttl, client.https));
+            if device.is_none() {
+                cookies.extend(
+                    state
+                        .auth
+                        .device_cookie_value()
+                        .and_then(|value| device_cookie(&value, client.https)),
+                );
+            }
             Ok(see_other(&next, cookies))
         }
         LoginCheck::Invalid => {
             metrics::counter!("stratus_logins_total", "outcome" => "failure").increment(1);
-            tracing::warn!(client = ?client.ip, "failed sign-in");
-            if let Some(wait) = throttle::record_failure(&state.sql, &keys, now).await? {
+            tracing::warn!(client = ?client.ip, trusted_browser = device.is_some(), "failed sign-in");
+            if let Some(wait) = reservation.locked_after_failure(now) {
                 return refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     wait_sentence(wait),
@@ -485,14 +499,21 @@ struct ValidEditor {
     body: PostBody,
 }
 
+impl EditorForm {
+    /// The fields as typed, unchecked: what is shown back to the author.
+    fn as_typed(fields: &Fields) -> Self {
+        Self {
+            title: fields.get("title").unwrap_or_default().to_owned(),
+            slug: fields.get("slug").unwrap_or_default().to_owned(),
+            body: fields.get("body").unwrap_or_default().to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
 /// The fields as typed (kept for showing again), then parsed; every wrong field gets its message.
 fn parse_editor(fields: &Fields) -> (EditorForm, Option<ValidEditor>) {
-    let mut form = EditorForm {
-        title: fields.get("title").unwrap_or_default().to_owned(),
-        slug: fields.get("slug").unwrap_or_default().to_owned(),
-        body: fields.get("body").unwrap_or_default().to_owned(),
-        ..EditorForm::default()
-    };
+    let mut form = EditorForm::as_typed(fields);
     let title = PostTitle::parse(&form.title).map_err(|e| e.to_string());
     let slug = if form.slug.trim().is_empty() {
         Ok(None)
@@ -514,6 +535,29 @@ fn parse_editor(fields: &Fields) -> (EditorForm, Option<ValidEditor>) {
 /// Whether the editor's `Preview` button was pressed (else `Save`, also the default on Enter).
 fn wants_preview(fields: &Fields) -> bool {
     fields.get("action") == Some("preview")
+}
+
+/// The editor's form parsed, and its preview when asked for and the text is valid, on a blocking
+/// thread within the render budget (parsing a body measures its nesting, which is linear but not free;
+/// rendering is the costly part). Only ever called for a signed-in admin.
+async fn parse_and_preview(
+    fields: Fields<'static>,
+) -> Result<(EditorForm, Option<ValidEditor>, Option<String>), HtmlError> {
+    let preview = wants_preview(&fields);
+    let parsed = crate::blog::markdown::off_runtime(move || {
+        let (form, valid) = parse_editor(&fields);
+        let html = if preview && form.body_error.is_none() {
+            PostBody::parse(&form.body)
+                .ok()
+                .map(|body| render_markdown(body.as_str()))
+        } else {
+            None
+        };
+        (form, valid, html)
+    })
+    .await
+    .map_err(ApiError::from)?;
+    Ok(parsed)
 }
 
 /// `GET /admin/posts/new`: an empty editor.
@@ -555,23 +599,19 @@ pub(crate) async fn create_post(
 ) -> Result<Response, HtmlError> {
     let (parts, fields) = read_form(request, MAX_EDITOR_BYTES).await?;
     let (csrf_token, cookies) = csrf_for(&parts.headers, client);
-    let (form, valid) = parse_editor(&fields);
-    let admin_name = viewer
-        .admin
-        .as_ref()
-        .map_or("", |a| a.username.as_str())
-        .to_owned();
-    let preview = wants_preview(&fields).then(|| render_markdown(&form.body));
-    let mut page = EditorPage::new(&admin_name, csrf_token, None, form);
-    page.preview_html = preview;
-    if viewer.admin.is_none() {
+    let Some(admin) = viewer.admin else {
+        // Nothing is parsed or rendered for someone not signed in: they only get their own text back.
+        let page = EditorPage::new("", csrf_token, None, EditorForm::as_typed(&fields));
         return editor_again(
             StatusCode::FORBIDDEN,
             page,
             Some(SESSION_ENDED.into()),
             cookies,
         );
-    }
+    };
+    let (form, valid, preview) = parse_and_preview(fields).await?;
+    let mut page = EditorPage::new(&admin.username, csrf_token, None, form);
+    page.preview_html = preview;
     if page.preview_html.is_some() {
         return editor_again(StatusCode::OK, page, None, cookies);
     }
@@ -658,9 +698,9 @@ pub(crate) async fn save_post(
     let based_on = version_field(&fields)?;
     let (csrf_token, cookies) = csrf_for(&parts.headers, client);
     let Some(admin) = viewer.admin else {
-        // Nothing is read for someone not signed in; the page only gives them their own text back.
-        let (form, _) = parse_editor(&fields);
-        let mut page = EditorPage::new("", csrf_token, None, form);
+        // Nothing is read, parsed or rendered for someone not signed in; the page only gives them their
+        // own text back.
+        let mut page = EditorPage::new("", csrf_token, None, EditorForm::as_typed(&fields));
         page.action = format!("/admin/posts/{id}");
         page.heading = "Edit a post".into();
         page.version = Some(based_on.get());
@@ -678,8 +718,7 @@ pub(crate) async fn save_post(
         )
         .into());
     };
-    let (form, valid) = parse_editor(&fields);
-    let preview = wants_preview(&fields).then(|| render_markdown(&form.body));
+    let (form, valid, preview) = parse_and_preview(fields).await?;
     let mut page = EditorPage::new(&admin.username, csrf_token, Some(&saved), form);
     // The form goes on carrying the version the author started from, not the one just read.
     page.version = Some(based_on.get());

@@ -218,6 +218,17 @@ pub(crate) fn session_cookie(
     .ok()
 }
 
+/// The `Set-Cookie` value of a device cookie (`crate::auth::DEVICE_COOKIE`): a year long, sent only to
+/// the sign-in form's address, where it lets this browser past other people's failed guesses.
+pub(crate) fn device_cookie(value: &str, https: bool) -> Option<HeaderValue> {
+    let secure = if https { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path={LOGIN_PATH}; HttpOnly; SameSite=Strict; Max-Age=31536000{secure}",
+        crate::auth::DEVICE_COOKIE
+    ))
+    .ok()
+}
+
 /// The `Set-Cookie` value that removes the session cookie.
 pub(crate) fn clear_session_cookie(https: bool) -> HeaderValue {
     if https {

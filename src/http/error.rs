@@ -131,6 +131,19 @@ impl ApiError {
     }
 }
 
+impl From<crate::blog::markdown::RenderError> for ApiError {
+    fn from(err: crate::blog::markdown::RenderError) -> Self {
+        match err {
+            crate::blog::markdown::RenderError::Busy => Self::Overloaded(
+                "Rendering this page took too long because the server is busy; try again in a moment.",
+            ),
+            crate::blog::markdown::RenderError::Failed => {
+                Self::Internal(anyhow::anyhow!("the Markdown render task failed"))
+            }
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {

@@ -11,6 +11,7 @@ mod files;
 mod helpers;
 mod operations;
 mod process;
+mod security;
 mod submissions_api;
 mod uploads;
 mod users;

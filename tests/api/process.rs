@@ -15,15 +15,15 @@ use crate::helpers::SlowRequest;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stratus");
 
-struct Running {
-    child: Child,
-    address: std::net::SocketAddr,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) address: std::net::SocketAddr,
     lines: tokio::sync::mpsc::UnboundedReceiver<String>,
     _dir: tempfile::TempDir,
 }
 
 /// Starts `stratus serve` on a random port and waits for its "listening" log line.
-async fn start(extra_env: &[(&str, &str)]) -> Running {
+pub(crate) async fn start(extra_env: &[(&str, &str)]) -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut command = Command::new(BIN);
     command
