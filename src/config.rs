@@ -196,6 +196,16 @@ pub struct SettingsArgs {
     )]
     pub trusted_proxies: Vec<IpNet>,
 
+    /// The public address people reach the service at (`https://blog.example`, the CloudFront domain):
+    /// the only host written into absolute links (feed, sitemap). Unset: the request's own host is used
+    /// and those answers are not cached by shared caches.
+    #[arg(long, env = "STRATUS_PUBLIC_URL", value_parser = parse_public_url, global = true)]
+    pub public_url: Option<String>,
+
+    /// Make files public on purpose: anyone may list and download them, even with an admin configured.
+    #[arg(long, env = "STRATUS_FILES_PUBLIC", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub files_public: bool,
+
     /// Keep the board (submissions and the visit counter) in DynamoDB, as seed 000 does: `dynamodb://TABLE`.
     /// Unset: the board lives in `DATABASE_URL`'s database.
     #[arg(long, env = "STRATUS_BOARD_URL", global = true)]
@@ -432,6 +442,10 @@ pub struct HttpSettings {
     pub keep_alive_timeout: Duration,
     /// Proxies whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// `STRATUS_PUBLIC_URL` as an origin (`scheme://host[:port]`, lower case, no trailing slash).
+    pub public_origin: Option<String>,
+    /// `STRATUS_FILES_PUBLIC`.
+    pub files_public: bool,
 }
 
 /// Shutdown timing.
@@ -634,6 +648,8 @@ impl SettingsArgs {
                 max_concurrent_requests: self.max_concurrent_requests as usize,
                 keep_alive_timeout: self.keep_alive_timeout,
                 trusted_proxies: self.trusted_proxies.clone(),
+                public_origin: self.public_url.clone(),
+                files_public: self.files_public,
             },
             lifecycle: LifecycleSettings {
                 drain: self.drain_seconds,
@@ -1050,6 +1066,31 @@ fn parse_secret(raw: &str) -> Result<SecretString, String> {
     }
 }
 
+/// `STRATUS_PUBLIC_URL`: an `http` or `https` URL with a host and nothing after it but `/`, kept as its
+/// origin (`https://blog.example`, `http://127.0.0.1:8000`).
+pub fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| format!("not a URL ({e}); write it as https://blog.example"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "the scheme must be http or https, not {}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("it needs a host name: https://blog.example".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it must not contain a user name or password".into());
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(
+            "give the origin only (scheme, host and port), with no path, query or fragment".into(),
+        );
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
 /// Parses a duration: plain seconds (`25`), or a number with `ms`, `s`, `m` or `h` (`250ms`, `25s`, `1m`, `12h`).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
@@ -1404,6 +1445,27 @@ mod tests {
             stale.is_empty(),
             "README.md documents variables the binary does not read: {stale:?}"
         );
+    }
+
+    #[test]
+    fn public_urls_are_origins_only() {
+        assert_eq!(
+            parse_public_url("https://Blog.Example/").as_deref(),
+            Ok("https://blog.example")
+        );
+        assert_eq!(
+            parse_public_url("http://127.0.0.1:8000").as_deref(),
+            Ok("http://127.0.0.1:8000")
+        );
+        for bad in [
+            "blog.example",
+            "ftp://blog.example",
+            "https://blog.example/blog",
+            "https://u:p@blog.example",
+            "https://blog.example/?a=1",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

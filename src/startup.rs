@@ -58,9 +58,21 @@ impl Application {
             lifecycle: Lifecycle::new(),
             instance,
             proxies: settings.http.trusted_proxies.clone().into(),
+            public_origin: settings.http.public_origin.as_deref().map(Arc::from),
+            files_public: settings.http.files_public,
             metrics: telemetry::metrics_handle(),
             counters: telemetry::Counters::new(),
         });
+        if state.auth.writes_are_open() {
+            tracing::warn!(
+                "no admin and no API token are configured: EVERYTHING IS OPEN. Anyone can add users, upload and delete files, list every user's name and e-mail address and download every file. Set STRATUS_ADMIN_PASSWORD_HASH (see `stratus hash-password`) or STRATUS_API_TOKEN_SHA256 before exposing this service"
+            );
+        }
+        if state.public_origin.is_none() {
+            tracing::info!(
+                "STRATUS_PUBLIC_URL is not set: the feed and sitemap take their links' host from each request and are not cached by shared caches"
+            );
+        }
         tracing::info!(
             %address,
             backend = store.backend(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use askama::Template;
 use axum::{
     Router,
-    extract::{Path, RawQuery, Request, State},
+    extract::{Path, RawQuery, Request, State, rejection::PathRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -95,16 +95,30 @@ fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
     response
 }
 
-/// Checks an admin form's envelope (same site, form encoding, size, CSRF token) and parses its fields.
-async fn read_form(request: Request, limit: usize) -> Result<(Parts, Fields<'static>), HtmlError> {
+/// Checks an admin form's envelope (same site, form encoding, size) and parses its fields; the CSRF
+/// token is the caller's to check.
+async fn read_form_unverified(
+    request: Request,
+    limit: usize,
+) -> Result<(Parts, Fields<'static>), HtmlError> {
     let (parts, body) = request.into_parts();
     csrf::refuse_cross_site(&parts.headers)?;
     require_content_type(&parts.headers, MediaType::Form)?;
     let bytes = read_body(&parts.headers, body, limit).await?;
     let fields = Fields::parse(&bytes)?;
-    csrf::verify(&parts.headers, fields.get("csrf_token"))?;
     Ok((parts, fields.into_owned()))
 }
+
+/// Checks an admin form's envelope (same site, form encoding, size, CSRF token) and parses its fields.
+async fn read_form(request: Request, limit: usize) -> Result<(Parts, Fields<'static>), HtmlError> {
+    let (parts, fields) = read_form_unverified(request, limit).await?;
+    csrf::verify(&parts.headers, fields.get("csrf_token"))?;
+    Ok((parts, fields))
+}
+
+/// The editor's text, when its form's token does not match this browser's session (it signed in again,
+/// or out, since the page was loaded): nothing is saved, and the text comes back with a fresh token.
+const TOKEN_CHANGED: &str = "Nothing was saved: you signed in again (or out) since this page was loaded, so its security token no longer matches. Your text is still below; press Save again.";
 
 /// The CSRF token for the page and the cookie to set, if the browser has none yet.
 fn csrf_for(headers: &HeaderMap, client: ClientContext) -> (String, Vec<HeaderValue>) {
@@ -112,9 +126,13 @@ fn csrf_for(headers: &HeaderMap, client: ClientContext) -> (String, Vec<HeaderVa
     (token, cookie.into_iter().collect())
 }
 
-fn post_id(raw: &str) -> Result<PostId, HtmlError> {
-    PostId::parse(raw)
-        .map_err(|_| HtmlError(ApiError::NotFound("There is no post with this id.".into())))
+/// The post id in the path; anything else (not a number, not UTF-8 such as `%FF`) is the 404 page.
+fn post_id(raw: Result<Path<String>, PathRejection>) -> Result<PostId, HtmlError> {
+    let not_found = || HtmlError(ApiError::NotFound("There is no post with this id.".into()));
+    let Ok(Path(raw)) = raw else {
+        return Err(not_found());
+    };
+    PostId::parse(&raw).map_err(|_| not_found())
 }
 
 fn version_field(fields: &Fields) -> Result<PostVersion, HtmlError> {
@@ -597,17 +615,22 @@ pub(crate) async fn create_post(
     viewer: Viewer,
     request: Request,
 ) -> Result<Response, HtmlError> {
-    let (parts, fields) = read_form(request, MAX_EDITOR_BYTES).await?;
+    let (parts, fields) = read_form_unverified(request, MAX_EDITOR_BYTES).await?;
+    let token_ok = csrf::verify(&parts.headers, fields.get("csrf_token")).is_ok();
     let (csrf_token, cookies) = csrf_for(&parts.headers, client);
-    let Some(admin) = viewer.admin else {
-        // Nothing is parsed or rendered for someone not signed in: they only get their own text back.
-        let page = EditorPage::new("", csrf_token, None, EditorForm::as_typed(&fields));
-        return editor_again(
-            StatusCode::FORBIDDEN,
-            page,
-            Some(SESSION_ENDED.into()),
-            cookies,
-        );
+    let admin = match (viewer.admin, token_ok) {
+        (Some(admin), true) => admin,
+        (admin, _) => {
+            // Nothing is parsed, rendered or saved: they only get their own text back.
+            let problem = if admin.is_some() {
+                TOKEN_CHANGED
+            } else {
+                SESSION_ENDED
+            };
+            let name = admin.as_ref().map_or("", |a| a.username.as_str());
+            let page = EditorPage::new(name, csrf_token, None, EditorForm::as_typed(&fields));
+            return editor_again(StatusCode::FORBIDDEN, page, Some(problem.into()), cookies);
+        }
     };
     let (form, valid, preview) = parse_and_preview(fields).await?;
     let mut page = EditorPage::new(&admin.username, csrf_token, None, form);
@@ -658,11 +681,11 @@ pub(crate) async fn edit_post_form(
     State(state): State<AppState>,
     admin: AdminSession,
     client: ClientContext,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, HtmlError> {
-    let id = post_id(&raw_id)?;
+    let id = post_id(raw_id)?;
     let Some(post) = store::post_by_id(&state.sql, id).await? else {
         return Err(ApiError::NotFound(
             "There is no post with this id; it may have been deleted.".into(),
@@ -690,26 +713,30 @@ pub(crate) async fn save_post(
     State(state): State<AppState>,
     client: ClientContext,
     viewer: Viewer,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, HtmlError> {
-    let id = post_id(&raw_id)?;
-    let (parts, fields) = read_form(request, MAX_EDITOR_BYTES).await?;
+    let id = post_id(raw_id)?;
+    let (parts, fields) = read_form_unverified(request, MAX_EDITOR_BYTES).await?;
+    let token_ok = csrf::verify(&parts.headers, fields.get("csrf_token")).is_ok();
     let based_on = version_field(&fields)?;
     let (csrf_token, cookies) = csrf_for(&parts.headers, client);
-    let Some(admin) = viewer.admin else {
-        // Nothing is read, parsed or rendered for someone not signed in; the page only gives them their
-        // own text back.
-        let mut page = EditorPage::new("", csrf_token, None, EditorForm::as_typed(&fields));
-        page.action = format!("/admin/posts/{id}");
-        page.heading = "Edit a post".into();
-        page.version = Some(based_on.get());
-        return editor_again(
-            StatusCode::FORBIDDEN,
-            page,
-            Some(SESSION_ENDED.into()),
-            cookies,
-        );
+    let admin = match (viewer.admin, token_ok) {
+        (Some(admin), true) => admin,
+        (admin, _) => {
+            // Nothing is read, parsed, rendered or saved; the page only gives them their own text back.
+            let problem = if admin.is_some() {
+                TOKEN_CHANGED
+            } else {
+                SESSION_ENDED
+            };
+            let name = admin.as_ref().map_or("", |a| a.username.as_str());
+            let mut page = EditorPage::new(name, csrf_token, None, EditorForm::as_typed(&fields));
+            page.action = format!("/admin/posts/{id}");
+            page.heading = "Edit a post".into();
+            page.version = Some(based_on.get());
+            return editor_again(StatusCode::FORBIDDEN, page, Some(problem.into()), cookies);
+        }
     };
     let Some(saved) = store::post_by_id(&state.sql, id).await? else {
         return Err(ApiError::NotFound(
@@ -848,11 +875,11 @@ async fn set_published(
     state: AppState,
     admin: AdminSession,
     client: ClientContext,
-    raw_id: String,
+    raw_id: Result<Path<String>, PathRejection>,
     request: Request,
     publish: bool,
 ) -> Result<Response, HtmlError> {
-    let id = post_id(&raw_id)?;
+    let id = post_id(raw_id)?;
     let (parts, fields) = read_form(request, MAX_BODY_BYTES).await?;
     let based_on = version_field(&fields)?;
     match store::set_published(&state.sql, id, based_on, publish).await? {
@@ -870,7 +897,7 @@ pub(crate) async fn publish(
     State(state): State<AppState>,
     admin: AdminSession,
     client: ClientContext,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, HtmlError> {
     set_published(state, admin, client, raw_id, request, true).await
@@ -881,7 +908,7 @@ pub(crate) async fn unpublish(
     State(state): State<AppState>,
     admin: AdminSession,
     client: ClientContext,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, HtmlError> {
     set_published(state, admin, client, raw_id, request, false).await
@@ -904,10 +931,10 @@ pub(crate) async fn confirm_delete(
     State(state): State<AppState>,
     admin: AdminSession,
     client: ClientContext,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, HtmlError> {
-    let id = post_id(&raw_id)?;
+    let id = post_id(raw_id)?;
     let Some(post) = store::post_by_id(&state.sql, id).await? else {
         return Err(ApiError::NotFound(
             "There is no post with this id; it may have been deleted already.".into(),
@@ -933,10 +960,10 @@ pub(crate) async fn delete_post(
     State(state): State<AppState>,
     admin: AdminSession,
     client: ClientContext,
-    Path(raw_id): Path<String>,
+    raw_id: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Result<Response, HtmlError> {
-    let id = post_id(&raw_id)?;
+    let id = post_id(raw_id)?;
     let (parts, fields) = read_form(request, MAX_BODY_BYTES).await?;
     let based_on = version_field(&fields)?;
     match store::delete_post(&state.sql, id, based_on).await? {

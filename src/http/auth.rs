@@ -4,6 +4,8 @@
 //! | --- | --- | --- |
 //! | [`AdminSession`] | the signed-in admin | page `GET`: 303 to `/admin/login?next=<this page>`; other page methods: 403 page; `/api/`: 401 problem+json with `WWW-Authenticate: Bearer` |
 //! | [`WriteAccess`] | why this request may write: [`WriteAccess::Open`] (no admin or token configured), [`WriteAccess::Admin`] (a session), [`WriteAccess::ApiToken`] | as above |
+//! | [`PrivateRead`] | the right to read people's records (users' names and e-mail addresses): open while writes are, else the session or the token | as above |
+//! | [`FileRead`] | the right to list and download files: as [`PrivateRead`], or open when `STRATUS_FILES_PUBLIC` says files are public on purpose | as above |
 //! | [`Viewer`] | who is looking, and whether writes are open (for templates) | never (503 only if the session store is down) |
 //!
 //! A session comes from the `stratus_session` cookie (`HttpOnly; SameSite=Strict; Path=/`, `Secure` when
@@ -320,6 +322,68 @@ impl FromRequestParts<AppState> for Viewer {
     }
 }
 
+/// The right to read people's records: granted to everyone only while nothing is configured to protect
+/// them (no admin and no API token: the start-up log and the pages say so), else to the admin's session
+/// or the API token.
+#[derive(Debug, Clone, Copy)]
+pub struct PrivateRead;
+
+/// The right to list and download files: [`PrivateRead`]'s, or everyone's when files are public on
+/// purpose (`STRATUS_FILES_PUBLIC=true`).
+#[derive(Debug, Clone, Copy)]
+pub struct FileRead;
+
+/// Whether the request may read private records (see [`PrivateRead`]).
+async fn may_read_private(parts: &Parts, state: &AppState) -> Result<(), AuthRejection> {
+    if state.auth.writes_are_open() {
+        return Ok(());
+    }
+    if let Some(token) = bearer_token(&parts.headers) {
+        return if state.auth.bearer_token_matches(token) {
+            Ok(())
+        } else {
+            Err(AuthRejection::SignInRequired {
+                next: String::new(),
+                api: true,
+                redirect: false,
+            })
+        };
+    }
+    match session_of(parts, state).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(sign_in_required(parts)),
+        Err(error) => Err(AuthRejection::Error {
+            error,
+            api: is_api(parts),
+        }),
+    }
+}
+
+impl FromRequestParts<AppState> for PrivateRead {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        may_read_private(parts, state).await.map(|()| Self)
+    }
+}
+
+impl FromRequestParts<AppState> for FileRead {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.files_public {
+            return Ok(Self);
+        }
+        may_read_private(parts, state).await.map(|()| Self)
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -359,6 +423,21 @@ impl FromRequestParts<AppState> for WriteAccess {
                 // another site (SameSite=Strict already keeps the cookie off those; this is the second lock).
                 csrf::refuse_cross_site(&parts.headers)
                     .map_err(|error| AuthRejection::Error { error, api })?;
+                // An API write has no form token: it needs this site's `Origin`, or the session's token
+                // in `X-CSRF-Token` (HTML forms are checked against their token by their handlers).
+                if api {
+                    let origin = super::blog::PublicOrigin::from_request_parts(parts, state)
+                        .await
+                        .unwrap_or_else(|never| match never {});
+                    if !csrf::api_write_allowed(&parts.headers, origin.as_str()) {
+                        return Err(AuthRejection::Error {
+                            error: ApiError::Forbidden(
+                                "This write uses the admin's session cookie but comes from another origin (or none). Send it from this site, with the X-CSRF-Token header, or use `Authorization: Bearer <token>`.".into(),
+                            ),
+                            api,
+                        });
+                    }
+                }
                 Ok(Self::Admin(session))
             }
             Ok(None) => Err(sign_in_required(parts)),

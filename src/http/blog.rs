@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use askama::Template;
 use axum::{
     Router,
-    extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State},
+    extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State, rejection::PathRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -53,14 +53,38 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/sitemap.xml", get(sitemap))
 }
 
-/// `scheme://host` as the client saw it, for absolute links.
+/// `scheme://host` for absolute links: `STRATUS_PUBLIC_URL` when set, and only it; otherwise the host
+/// the client asked for (a trusted proxy's `X-Forwarded-Host`, else `Host`), in which case the answer
+/// must not be kept by a shared cache ([`PublicOrigin::configured`]): a forged `Host` would otherwise
+/// be served to everyone from the CDN.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PublicOrigin(String);
+pub(crate) struct PublicOrigin {
+    origin: String,
+    configured: bool,
+}
 
 impl PublicOrigin {
     /// The origin text (`https://blog.example`), no trailing slash.
     pub(crate) fn as_str(&self) -> &str {
-        &self.0
+        &self.origin
+    }
+
+    /// A cacheable answer whose body holds this origin's links: public when the origin is configured,
+    /// else private to the client and varying by the headers the origin came from.
+    fn cacheable(&self, headers: &HeaderMap, content_type: &'static str, body: String) -> Response {
+        let mut response = cacheable(headers, content_type, body);
+        if !self.configured {
+            let out = response.headers_mut();
+            out.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=60"),
+            );
+            out.insert(
+                header::VARY,
+                HeaderValue::from_static("Host, X-Forwarded-Host, X-Forwarded-Proto"),
+            );
+        }
+        response
     }
 }
 
@@ -79,6 +103,12 @@ impl FromRequestParts<AppState> for PublicOrigin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(origin) = &state.public_origin {
+            return Ok(Self {
+                origin: origin.to_string(),
+                configured: true,
+            });
+        }
         let https = ClientContext::from_request_parts(parts, state)
             .await
             .is_ok_and(|client| client.https);
@@ -113,7 +143,10 @@ impl FromRequestParts<AppState> for PublicOrigin {
             })
             .unwrap_or("localhost");
         let scheme = if https { "https" } else { "http" };
-        Ok(Self(format!("{scheme}://{}", host.to_ascii_lowercase())))
+        Ok(Self {
+            origin: format!("{scheme}://{}", host.to_ascii_lowercase()),
+            configured: false,
+        })
     }
 }
 
@@ -214,6 +247,18 @@ impl PostView {
     }
 }
 
+/// The views of `posts` (excerpts, and the HTML when `with_html`), built off the async workers: parsing
+/// and sanitizing Markdown is CPU work that grows with the posts' size (`markdown::off_runtime`).
+async fn views(posts: Vec<Post>, with_html: bool) -> Result<Vec<PostView>, ApiError> {
+    if posts.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(
+        markdown::off_runtime(move || posts.iter().map(|p| PostView::new(p, with_html)).collect())
+            .await?,
+    )
+}
+
 #[derive(Template)]
 #[template(path = "blog/index.html")]
 struct IndexPage {
@@ -286,7 +331,7 @@ pub(crate) async fn index(
     }
     let body = pages::render(&IndexPage {
         page: PageChrome::current(),
-        posts: page.items.iter().map(|p| PostView::new(p, false)).collect(),
+        posts: views(page.items, false).await?,
         page_number: number.get(),
         newer: number.previous().map(page_href),
         older: page
@@ -313,18 +358,26 @@ fn not_found_page() -> Result<Response, ApiError> {
 /// `GET /blog/{slug}`: one published post, or the friendly 404.
 pub(crate) async fn show_post(
     State(state): State<AppState>,
-    Path(raw): Path<String>,
+    raw: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, HtmlError> {
+    // A path that is not UTF-8 (`/blog/%FF`) is no post either: the same friendly 404.
+    let Ok(Path(raw)) = raw else {
+        return Ok(not_found_page()?);
+    };
     let Ok(slug) = Slug::parse(&raw) else {
         return Ok(not_found_page()?);
     };
     let Some(post) = store::published_post(&state.sql, slug).await? else {
         return Ok(not_found_page()?);
     };
+    let post = views(vec![post], true)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a rendered post went missing")))?;
     let body = pages::render(&PostPage {
         page: PageChrome::current(),
-        post: PostView::new(&post, true),
+        post,
     })?;
     Ok(cacheable(&headers, "text/html; charset=utf-8", body))
 }
@@ -345,13 +398,9 @@ pub(crate) async fn feed(
     let body = pages::render(&FeedDocument {
         origin: origin.as_str().to_owned(),
         updated,
-        posts: posts.iter().map(|p| PostView::new(p, true)).collect(),
+        posts: views(posts, true).await?,
     })?;
-    Ok(cacheable(
-        &headers,
-        "application/atom+xml; charset=utf-8",
-        body,
-    ))
+    Ok(origin.cacheable(&headers, "application/atom+xml; charset=utf-8", body))
 }
 
 /// `GET /sitemap.xml`: the board, the blog and every published post (sitemaps.org protocol 0.9).
@@ -369,9 +418,9 @@ pub(crate) async fn sitemap(
     let body = pages::render(&SitemapDocument {
         origin: origin.as_str().to_owned(),
         blog_updated,
-        posts: posts.iter().map(|p| PostView::new(p, false)).collect(),
+        posts: views(posts, false).await?,
     })?;
-    Ok(cacheable(&headers, "application/xml; charset=utf-8", body))
+    Ok(origin.cacheable(&headers, "application/xml; charset=utf-8", body))
 }
 
 #[cfg(test)]

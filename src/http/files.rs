@@ -38,7 +38,7 @@ use utoipa::ToSchema;
 
 use super::{
     AppState,
-    auth::{Viewer, WriteAccess},
+    auth::{FileRead, Viewer, WriteAccess},
     csrf,
     error::{ApiError, HtmlError, Problem},
     extract::{
@@ -526,6 +526,7 @@ pub(crate) async fn upload_file(
     )
 )]
 pub(crate) async fn list_files(
+    _reader: FileRead,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<FilePage>, ApiError> {
@@ -565,6 +566,7 @@ async fn find(state: &AppState, id: FileId) -> Result<FileMeta, ApiError> {
     )
 )]
 pub(crate) async fn get_file(
+    _reader: FileRead,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<FileBody>, ApiError> {
@@ -655,6 +657,7 @@ fn names_etag(value: Option<&HeaderValue>, etag: &str) -> bool {
     )
 )]
 pub(crate) async fn download_file(
+    _reader: FileRead,
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
@@ -813,6 +816,9 @@ struct FilesPage {
     csrf_token: String,
     can_write: bool,
     writes_open: bool,
+    /// Whether this viewer may see the list (files are private once an admin or token is configured,
+    /// unless `STRATUS_FILES_PUBLIC`).
+    can_read: bool,
     max_upload: String,
 }
 
@@ -826,13 +832,30 @@ pub(crate) async fn show_files(
 ) -> Result<Response, HtmlError> {
     let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
     let owner = owner_filter(&fields)?;
-    let listed = state.files.list(owner, &page_request(&fields)?).await?;
-    let users = UserStore::new(state.sql.clone())
-        .list(&PageRequest {
-            limit: PageLimit::parse("100").unwrap_or_default(),
-            cursor: None,
-        })
-        .await?;
+    // People's names and e-mail addresses are private like the users page; files may be public.
+    let can_read_people = viewer.can_write();
+    let can_read = state.files_public || can_read_people;
+    let listed = if can_read {
+        state.files.list(owner, &page_request(&fields)?).await?
+    } else {
+        crate::storage::Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    };
+    let users = if can_read_people {
+        UserStore::new(state.sql.clone())
+            .list(&PageRequest {
+                limit: PageLimit::parse("100").unwrap_or_default(),
+                cursor: None,
+            })
+            .await?
+    } else {
+        crate::storage::Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    };
     let names: std::collections::HashMap<String, String> = users
         .items
         .iter()
@@ -871,6 +894,7 @@ pub(crate) async fn show_files(
         csrf_token,
         can_write: viewer.can_write(),
         writes_open: viewer.writes_open,
+        can_read,
         max_upload: human_size(state.files.max_upload_bytes),
     };
     let body = pages::render(&page)?;

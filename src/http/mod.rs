@@ -84,6 +84,11 @@ pub struct AppParts {
     pub instance: Instance,
     /// Proxies whose forwarding headers are believed.
     pub proxies: Arc<[IpNet]>,
+    /// The canonical public origin (`STRATUS_PUBLIC_URL`, `https://host[:port]`): the only host printed
+    /// into absolute links when set.
+    pub public_origin: Option<Arc<str>>,
+    /// Files are public on purpose (`STRATUS_FILES_PUBLIC`): listing and downloading need no sign-in.
+    pub files_public: bool,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The board's counters.
@@ -187,7 +192,27 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     work.merge(uploads)
         .merge(always)
         .fallback_service(observed(None).layer(middleware::not_found.into_service()))
+        .layer(axum::middleware::from_fn(one_host))
         .with_state(state)
+}
+
+/// RFC 9112 §3.2: a request with two `Host` headers, or an HTTP/1.1 request with none, is answered 400
+/// before anything else reads it (links and caches must never depend on which one a component picked).
+async fn one_host(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let hosts = request.headers().get_all(header::HOST).iter().count();
+    let needs_host = request.version() >= axum::http::Version::HTTP_11;
+    if hosts > 1 || (hosts == 0 && needs_host) {
+        let detail = if hosts > 1 {
+            "The request has more than one Host header; send exactly one."
+        } else {
+            "The request has no Host header; HTTP/1.1 requires one."
+        };
+        return error::ApiError::BadRequest(detail.into()).into_response();
+    }
+    next.run(request).await
 }
 
 /// `GET /metrics`: Prometheus text format. Keep it off the public path (the ALB answers 404 for it).

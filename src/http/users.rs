@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::{
     AppState,
-    auth::{Viewer, WriteAccess},
+    auth::{PrivateRead, Viewer, WriteAccess},
     csrf,
     error::{ApiError, FieldError, HtmlError, Problem},
     extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
@@ -220,6 +220,7 @@ fn errors_name(errors: &[FieldError], field: &str) -> bool {
     )
 )]
 pub(crate) async fn list_users(
+    _reader: PrivateRead,
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<UserPage>, ApiError> {
@@ -248,6 +249,7 @@ pub(crate) async fn list_users(
     )
 )]
 pub(crate) async fn get_user(
+    _reader: PrivateRead,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<UserBody>, ApiError> {
@@ -295,6 +297,9 @@ struct UsersPage {
     csrf_token: String,
     can_write: bool,
     writes_open: bool,
+    /// Whether this viewer may see the list (names and e-mail addresses are private once an admin or
+    /// token is configured).
+    can_read: bool,
 }
 
 async fn render_users(
@@ -306,7 +311,16 @@ async fn render_users(
     form: UserForm,
     status: StatusCode,
 ) -> Result<Response, HtmlError> {
-    let listed = UserStore::new(state.sql.clone()).list(page).await?;
+    // Reading people's records needs what writing them does: the admin (or nothing configured).
+    let can_read = viewer.can_write();
+    let listed = if can_read {
+        UserStore::new(state.sql.clone()).list(page).await?
+    } else {
+        crate::storage::Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    };
     let (csrf_token, set_cookie) = csrf::issue(headers, https);
     let body = pages::render(&UsersPage {
         page: PageChrome::current(),
@@ -326,6 +340,7 @@ async fn render_users(
         csrf_token,
         can_write: viewer.can_write(),
         writes_open: viewer.writes_open,
+        can_read,
     })?;
     let mut response = (status, Html(body)).into_response();
     response

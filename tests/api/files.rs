@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::helpers::{Reply, TestApp, csrf_token_in, read, spawn_app_with};
 
-const BOUNDARY: &str = "stratus-test-boundary-7MA4YWxkTrZu0gW";
+pub const BOUNDARY: &str = "stratus-test-boundary-7MA4YWxkTrZu0gW";
 
 /// A multipart body: `(name, filename, bytes)` parts in order.
 pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {

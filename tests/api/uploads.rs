@@ -179,10 +179,21 @@ async fn with_an_admin_every_write_needs_the_token_or_the_sign_in() {
     assert_eq!(stored.status, StatusCode::CREATED, "{stored:?}");
     let id = stored.json()["id"].as_str().expect("an id").to_owned();
 
-    // Reading stays public; deleting needs the token too.
+    // Reading needs the token too once one is configured (security::private_records_need_the_admin);
+    // so does deleting.
+    let anonymous = read(
+        app.client
+            .get(app.url("/api/v1/files"))
+            .send()
+            .await
+            .expect("lists"),
+    )
+    .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     let listed = read(
         app.client
             .get(app.url("/api/v1/files"))
+            .bearer_auth(token)
             .send()
             .await
             .expect("lists"),
