@@ -65,6 +65,9 @@ scripts/check-infra.sh
 log "running the binary the way the ECS task definition does"
 scripts/run-like-task.sh
 
+log "Terraform offline: validate, terraform test, apply/deploy/destroy dev, EC2 and prod against moto, the service on the result"
+scripts/terraform-tests.sh
+
 log "browser tests (Debian's Chromium, axe-core)"
 scripts/browser-tests.sh
 
