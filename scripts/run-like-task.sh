@@ -176,6 +176,8 @@ TASK_ENV=(
   STRATUS_MAX_UPLOAD_BYTES=104857600
   STRATUS_ADMIN_USERNAME=admin
   STRATUS_SESSION_TTL=43200
+  STRATUS_MIGRATE_ON_START=false
+  STRATUS_PUBLIC_URL=https://www.stratus.test
   STRATUS_ADMIN_PASSWORD_HASH="$ADMIN_PASSWORD_HASH"
   STRATUS_API_TOKEN_SHA256="$API_TOKEN_SHA256"
 )
@@ -189,6 +191,14 @@ SANDBOX_ENV=(
 
 in_task() { (cd "$WORK/root" && env -i "${SANDBOX_ENV[@]}" "${TASK_ENV[@]}" "$@"); }
 healthy() { in_task "$BIN" healthcheck "$@" >/dev/null 2>&1; }
+
+# --- 0. the task's migrate init container ---------------------------------------------------
+# The task definition runs `stratus migrate` in a container of its own before the app starts
+# (dependsOn SUCCESS), and the app runs with STRATUS_MIGRATE_ON_START=false. (The two-role setup,
+# master for migrate and the app's own role for serve, runs on Terraform's real state in
+# scripts/terraform-tests.sh; here both use the one database user.)
+in_task "$BIN" migrate >"$WORK/migrate.log" 2>&1 || { cat "$WORK/migrate.log" >&2; fail "\`stratus migrate\` (the migrate container) failed"; }
+say "ok: \`stratus migrate\` (the task's init container) exited 0"
 
 # --- 1. start and wait for readiness --------------------------------------------------------
 say "starting $BIN serve on 127.0.0.1:$PORT (workdir read-only; PostgreSQL over TLS, S3 and DynamoDB in moto)"
