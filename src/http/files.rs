@@ -520,6 +520,7 @@ pub(crate) async fn upload_file(
         ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page, unchanged", pattern = "^[A-Za-z0-9_-]{1,2048}$"),
     ),
     responses(
+        (status = 401, description = "An admin or API token is configured and neither the session nor a valid bearer token was sent", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "A page of files", body = FilePage),
         (status = 400, description = "Bad owner, limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The metadata store is unavailable", body = Problem, content_type = "application/problem+json"),
@@ -560,6 +561,7 @@ async fn find(state: &AppState, id: FileId) -> Result<FileMeta, ApiError> {
     tag = "files",
     params(("id" = String, Path, description = "File id (UUID)")),
     responses(
+        (status = 401, description = "An admin or API token is configured and neither the session nor a valid bearer token was sent", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The file's metadata", body = FileBody),
         (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The metadata store is unavailable", body = Problem, content_type = "application/problem+json"),
@@ -645,6 +647,7 @@ fn names_etag(value: Option<&HeaderValue>, etag: &str) -> bool {
         ("Range" = Option<String>, Header, description = "One byte range, `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`; several ranges get the whole file"),
     ),
     responses(
+        (status = 401, description = "An admin or API token is configured and neither the session nor a valid bearer token was sent", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The bytes (Content-Type as sniffed from them, Content-Disposition: attachment, X-Content-Type-Options: nosniff)",
          content_type = "*/*",
          headers(("ETag" = String, description = "The SHA-256, quoted"), ("Content-Disposition" = String, description = "attachment, with filename and filename*"))),

@@ -214,6 +214,7 @@ fn errors_name(errors: &[FieldError], field: &str) -> bool {
         ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page, unchanged", pattern = "^[A-Za-z0-9_-]{1,2048}$"),
     ),
     responses(
+        (status = 401, description = "An admin or API token is configured and neither the session nor a valid bearer token was sent", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "A page of users", body = UserPage),
         (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
@@ -243,6 +244,7 @@ pub(crate) async fn list_users(
     tag = "users",
     params(("id" = String, Path, description = "User id (UUID)")),
     responses(
+        (status = 401, description = "An admin or API token is configured and neither the session nor a valid bearer token was sent", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The user", body = UserBody),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json"),
