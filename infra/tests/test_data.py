@@ -195,3 +195,19 @@ def test_files_bucket_policy_denies_uploads_not_under_our_kms_key():
 def test_database_url_parameter_is_a_secure_string():
     p = DATA.resource("aws_ssm_parameter", "database_url")
     assert p["type"] == "SecureString" and hcl.inner(p["key_id"]) == "var.kms_key_arn"
+
+
+def test_bucket_logging_waits_for_the_log_buckets_policy():
+    """S3 checks at once that the target accepts log delivery; without the dependency the first apply
+    failed with InvalidTargetBucketForLogging."""
+    logging = DATA.resource("aws_s3_bucket_logging", "files")
+    assert "${aws_s3_bucket_policy.files_access_logs}" in logging["depends_on"] or "aws_s3_bucket_policy.files_access_logs" in str(logging["depends_on"])
+
+
+def test_buckets_are_destroyable_when_deletion_protection_is_off():
+    assert hcl.inner(DATA.resource("aws_s3_bucket", "files")["force_destroy"]) == "var.files_force_destroy"
+    assert hcl.inner(DATA.resource("aws_s3_bucket", "files_access_logs")["force_destroy"]) == "var.files_access_logs_force_destroy"
+    prod = hcl.envs()["prod"].module_calls["data"]
+    assert prod["files_force_destroy"] == prod["files_access_logs_force_destroy"] == "${!var.deletion_protection}"
+    dev = hcl.envs()["dev"].module_calls["data"]
+    assert dev["files_access_logs_force_destroy"] is True
