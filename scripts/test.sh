@@ -41,6 +41,9 @@ cargo fmt --all -- --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --all-targets -- -D warnings
 
+log "cargo deny (advisories from ../shared/advisory-db, licenses, bans, sources)"
+scripts/cargo-deny.sh
+
 # --- build once ----------------------------------------------------------------------------------------
 log "building the tests"
 cargo test --locked --no-run
