@@ -44,6 +44,9 @@ cargo clippy --locked --all-targets -- -D warnings
 log "CI, Dockerfile and shell lint (actionlint, zizmor, hadolint, shellcheck)"
 scripts/lint-ci.sh
 
+log "cargo deny (advisories from ../shared/advisory-db, licenses, bans, sources)"
+scripts/cargo-deny.sh
+
 # --- build once ----------------------------------------------------------------------------------------
 log "building the tests"
 cargo test --locked --no-run

@@ -13,6 +13,8 @@ use clap::{Args, CommandFactory as _, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret as _, SecretString};
 
+use crate::storage::RoleName;
+
 /// `stratus`: the submission board, visit counter and more, as one service.
 #[derive(Debug, Parser)]
 #[command(name = "stratus", version, about, long_about = None)]
@@ -122,6 +124,27 @@ pub struct SettingsArgs {
     /// password writes), read at start-up; its username replaces the URL's.
     #[arg(long, env = "DATABASE_SECRET_ARN", global = true)]
     pub database_secret_arn: Option<String>,
+
+    /// `serve`: apply the embedded migrations at start-up (`true`), or only check that the database has
+    /// exactly this binary's migrations and refuse to start when it has not (`false`: the schema is changed
+    /// by a `stratus migrate` step, and the service may connect as a role without DDL rights).
+    #[arg(long, env = "STRATUS_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub migrate_on_start: bool,
+
+    /// `stratus migrate` on PostgreSQL: a Secrets Manager secret with the JSON `{"username": .., "password": ..}`
+    /// of the application's own role, which migrate then creates (or sets the password of) and grants row
+    /// access (SELECT, INSERT, UPDATE, DELETE) to the schema's tables, and no DDL. `serve` ignores it.
+    #[arg(long, env = "STRATUS_APP_DATABASE_SECRET_ARN", global = true)]
+    pub app_database_secret_arn: Option<String>,
+
+    /// The application role's name, for `STRATUS_APP_DATABASE_PASSWORD`, or when the secret has no `username`.
+    #[arg(long, env = "STRATUS_APP_DATABASE_USER", global = true)]
+    pub app_database_user: Option<String>,
+
+    /// The application role's password, given directly (local set-ups and tests; production uses
+    /// `STRATUS_APP_DATABASE_SECRET_ARN`).
+    #[arg(long, env = "STRATUS_APP_DATABASE_PASSWORD", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub app_database_password: Option<SecretString>,
 
     /// The longest a new database connection (TCP, TLS, authentication) may take; DynamoDB: the TCP/TLS connect.
     #[arg(long, env = "DATABASE_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration, global = true)]
@@ -492,6 +515,10 @@ pub struct PostgresSettings {
     pub ssl_root_cert: Option<PathBuf>,
     /// For the SSM and Secrets Manager password sources.
     pub aws: AwsSettings,
+    /// `STRATUS_MIGRATE_ON_START`: `serve` migrates (`true`) or only checks the migrations (`false`).
+    pub migrate_on_start: bool,
+    /// The application's own role, which `stratus migrate` sets up; `None`: none.
+    pub app_role: Option<AppRoleSource>,
 }
 
 impl PostgresSettings {
@@ -524,6 +551,26 @@ pub enum PasswordSource {
     SsmParameter(String),
     /// `DATABASE_SECRET_ARN`.
     SecretsManager(String),
+}
+
+/// Where `stratus migrate` finds the application role's name and password. `Debug` never shows a secret.
+#[derive(Debug, Clone)]
+pub enum AppRoleSource {
+    /// `STRATUS_APP_DATABASE_SECRET_ARN`: name and password from the secret's JSON.
+    SecretsManager {
+        /// The secret.
+        arn: String,
+        /// `STRATUS_APP_DATABASE_USER`: the name when the secret has no `username` (when it has one, the
+        /// two must agree).
+        username: Option<RoleName>,
+    },
+    /// `STRATUS_APP_DATABASE_USER` and `STRATUS_APP_DATABASE_PASSWORD`.
+    Inline {
+        /// The role.
+        username: RoleName,
+        /// Its password.
+        password: SecretString,
+    },
 }
 
 /// DynamoDB settings (the board's table, or the file metadata table).
@@ -559,6 +606,8 @@ pub struct SqliteSettings {
     pub read_connections: u32,
     /// The longest one call may take (`DATABASE_STATEMENT_TIMEOUT`).
     pub statement_timeout: Duration,
+    /// `STRATUS_MIGRATE_ON_START`: migrate on opening (`true`) or only check the migrations (`false`).
+    pub migrate_on_start: bool,
 }
 
 /// A setting is wrong; `Display` says which and why.
@@ -707,10 +756,19 @@ impl SettingsArgs {
         if let Some(arn) = self.database_secret_arn.clone() {
             sources.push(("DATABASE_SECRET_ARN", PasswordSource::SecretsManager(arn)));
         }
+        let app_role = self.app_role()?;
         match url {
             ParsedUrl::Sqlite(settings) => {
                 refuse_password_sources(&sources, "sqlite")?;
-                Ok(DatabaseUrl::Sqlite(settings))
+                if app_role.is_some() {
+                    return Err(ConfigError::Inconsistent(
+                        "an application role is configured (STRATUS_APP_DATABASE_SECRET_ARN or STRATUS_APP_DATABASE_USER), but the relational database is SQLite, which has no roles: unset it, or use a postgres:// DATABASE_URL.".into(),
+                    ));
+                }
+                Ok(DatabaseUrl::Sqlite(SqliteSettings {
+                    migrate_on_start: self.migrate_on_start,
+                    ..settings
+                }))
             }
             ParsedUrl::Postgres {
                 url,
@@ -742,10 +800,47 @@ impl SettingsArgs {
                     statement_timeout: self.database_statement_timeout,
                     ssl_root_cert: self.pg_ssl_root_cert.clone(),
                     aws,
+                    migrate_on_start: self.migrate_on_start,
+                    app_role,
                 };
                 settings.connect_options()?;
                 Ok(DatabaseUrl::Postgres(settings))
             }
+        }
+    }
+
+    /// The application role `stratus migrate` sets up: from a secret, or a name and a password.
+    fn app_role(&self) -> Result<Option<AppRoleSource>, ConfigError> {
+        let arn = self
+            .app_database_secret_arn
+            .clone()
+            .filter(|arn| !arn.is_empty());
+        let username = self
+            .app_database_user
+            .as_deref()
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                RoleName::parse(name).map_err(|err| ConfigError::Invalid {
+                    name: "STRATUS_APP_DATABASE_USER",
+                    message: err.to_string(),
+                })
+            })
+            .transpose()?;
+        match (arn, username, self.app_database_password.clone()) {
+            (None, None, None) => Ok(None),
+            (Some(_), _, Some(_)) => Err(ConfigError::Inconsistent(
+                "set STRATUS_APP_DATABASE_SECRET_ARN or STRATUS_APP_DATABASE_PASSWORD, not both.".into(),
+            )),
+            (Some(arn), username, None) => Ok(Some(AppRoleSource::SecretsManager { arn, username })),
+            (None, Some(username), Some(password)) => {
+                Ok(Some(AppRoleSource::Inline { username, password }))
+            }
+            (None, None, Some(_)) => Err(ConfigError::Inconsistent(
+                "STRATUS_APP_DATABASE_PASSWORD is set without STRATUS_APP_DATABASE_USER: name the role too.".into(),
+            )),
+            (None, Some(_), None) => Err(ConfigError::Inconsistent(
+                "STRATUS_APP_DATABASE_USER is set without a password: set STRATUS_APP_DATABASE_SECRET_ARN or STRATUS_APP_DATABASE_PASSWORD too.".into(),
+            )),
         }
     }
 
@@ -1006,6 +1101,7 @@ fn parse_database_url(
                 path: PathBuf::from(path),
                 read_connections: pool_size,
                 statement_timeout,
+                migrate_on_start: true,
             }))
         }
         "postgres" | "postgresql" => parse_postgres_url(raw),
@@ -1266,6 +1362,110 @@ mod tests {
     }
 
     #[test]
+    fn migrate_on_start_is_on_unless_turned_off() {
+        let on = settings(&["--database-url", "postgres://app@db/board"]);
+        assert!(
+            matches!(on.map(|s| s.database), Ok(DatabaseUrl::Postgres(pg)) if pg.migrate_on_start)
+        );
+        let off = settings(&[
+            "--database-url",
+            "postgres://app@db/board",
+            "--migrate-on-start",
+            "false",
+        ]);
+        assert!(
+            matches!(off.map(|s| s.database), Ok(DatabaseUrl::Postgres(pg)) if !pg.migrate_on_start)
+        );
+        let sqlite = settings(&["--migrate-on-start", "false"]);
+        assert!(
+            matches!(sqlite.map(|s| s.database), Ok(DatabaseUrl::Sqlite(s)) if !s.migrate_on_start)
+        );
+        assert!(settings(&["--migrate-on-start", "no"]).is_err());
+    }
+
+    #[test]
+    fn the_app_role_comes_from_a_secret_or_a_name_and_password() {
+        let pg = ["--database-url", "postgres://master@db/board"];
+        let role = |extra: &[&str]| {
+            let mut args = pg.to_vec();
+            args.extend_from_slice(extra);
+            settings(&args).map(|s| match s.database {
+                DatabaseUrl::Postgres(pg) => pg.app_role,
+                DatabaseUrl::Sqlite(_) => None,
+            })
+        };
+        assert!(matches!(role(&[]), Ok(None)));
+        assert!(matches!(
+            role(&[
+                "--app-database-secret-arn",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:app"
+            ]),
+            Ok(Some(AppRoleSource::SecretsManager { username: None, .. }))
+        ));
+        let Ok(Some(AppRoleSource::Inline { username, password })) = role(&[
+            "--app-database-user",
+            "stratus_app",
+            "--app-database-password",
+            "hunter2hunter2",
+        ]) else {
+            panic!("a name and a password must parse");
+        };
+        assert_eq!(username.as_ref(), "stratus_app");
+        assert_eq!(password.expose_secret(), "hunter2hunter2");
+        for (extra, says) in [
+            (
+                &["--app-database-password", "hunter2hunter2"][..],
+                "without STRATUS_APP_DATABASE_USER",
+            ),
+            (
+                &["--app-database-user", "stratus_app"][..],
+                "without a password",
+            ),
+            (
+                &[
+                    "--app-database-secret-arn",
+                    "arn:x",
+                    "--app-database-password",
+                    "hunter2hunter2",
+                ][..],
+                "not both",
+            ),
+            (
+                &[
+                    "--app-database-user",
+                    "app\"; DROP ROLE master; --",
+                    "--app-database-password",
+                    "hunter2hunter2",
+                ][..],
+                "STRATUS_APP_DATABASE_USER: the role name has `\"` at position 4",
+            ),
+        ] {
+            let err = role(extra).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(says), "{extra:?}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_app_role_on_sqlite_is_refused() {
+        for database in ["sqlite://data/x.db", "dynamodb://board"] {
+            let err = settings(&[
+                "--database-url",
+                database,
+                "--app-database-secret-arn",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:app",
+            ])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(
+                err.contains("SQLite, which has no roles"),
+                "{database}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn the_board_may_live_in_dynamodb() {
         let Ok(Some(board)) = settings(&[
             "--board-url",
@@ -1500,6 +1700,10 @@ mod tests {
             "STRATUS_CREATE_TABLES",
             "AWS_REGION",
             "AWS_ENDPOINT_URL",
+            "STRATUS_MIGRATE_ON_START",
+            "STRATUS_APP_DATABASE_SECRET_ARN",
+            "STRATUS_APP_DATABASE_USER",
+            "STRATUS_APP_DATABASE_PASSWORD",
         ] {
             assert!(
                 names.iter().any(|n| n == name),

@@ -247,6 +247,7 @@ impl Objects {
                     S3Sse::Kms { key_id: Some(key) } => builder.with_sse_kms_encryption(key),
                     S3Sse::Kms { key_id: None } => builder.with_config(sse_key, "aws:kms"),
                 };
+                aws::use_ring_for_tls();
                 let store = builder
                     .build()
                     .context("could not configure the S3 client")?;

@@ -46,6 +46,15 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     loader.load().await
 }
 
+/// Makes ring the process's default rustls provider (once; later calls do nothing), for the HTTPS clients
+/// that take the default instead of being given one: object_store's S3 client is reqwest 0.13 built without
+/// a provider of its own (so that the binary does not carry aws-lc beside ring), and refuses to build until
+/// one is installed. Call it before building such a client.
+pub fn use_ring_for_tls() {
+    // `Err` only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// An SDK error with its whole context (service code, message, request id), for logs. SDK errors'
 /// own `Display` says only "service error".
 pub(crate) fn describe<E: std::error::Error + Send + Sync + 'static>(err: E) -> anyhow::Error {

@@ -5,6 +5,7 @@
 //! Handlers hold an `Arc<dyn Store>`: a trait object keeps the HTTP layer free of generics, and one virtual
 //! call per request costs nothing next to a database round trip.
 
+mod app_role;
 pub mod aws;
 mod detached;
 mod dynamodb;
@@ -13,6 +14,7 @@ mod paging;
 mod password;
 mod postgres;
 mod ready;
+mod schema_version;
 pub mod sql;
 mod sqlite;
 mod visits;
@@ -21,6 +23,7 @@ use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
 
+pub use app_role::{RoleName, RoleNameError};
 pub use detached::Detached;
 pub use detached::with_deadline;
 pub(crate) use detached::{claim_queued, claim_write, current_call, detach};

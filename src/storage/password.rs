@@ -92,41 +92,50 @@ pub(crate) async fn resolve(
             })
         }
         PasswordSource::SecretsManager(arn) => {
-            let config = aws::sdk_config(aws_settings).await;
-            let output = aws_sdk_secretsmanager::Client::new(&config)
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|err| {
-                    let definite = matches!(
-                        err.as_service_error(),
-                        Some(
-                            GetSecretValueError::ResourceNotFoundException(_)
-                                | GetSecretValueError::DecryptionFailure(_)
-                        )
-                    );
-                    let err = aws::describe(err).context(format!(
-                        "DATABASE_SECRET_ARN: could not read the secret {arn}"
-                    ));
-                    if definite {
-                        InitError::Fatal(err)
-                    } else {
-                        InitError::Retry(err)
-                    }
-                })?;
-            let credentials = output
-                .secret_string()
-                .and_then(parse_rds_secret)
-                .ok_or_else(|| {
-                    InitError::Fatal(anyhow!(
-                        "DATABASE_SECRET_ARN: the secret {arn} is not JSON with a string `password` (and optionally `username`)"
-                    ))
-                })?;
-            tracing::info!(secret = %arn, "database credentials read from Secrets Manager");
-            Ok(credentials)
+            read_secret(arn, "DATABASE_SECRET_ARN", aws_settings).await
         }
     }
+}
+
+/// Reads a Secrets Manager secret with the JSON `{"username": .., "password": ..}`; `setting` names where
+/// the ARN came from, for the errors.
+pub(crate) async fn read_secret(
+    arn: &str,
+    setting: &str,
+    aws_settings: &AwsSettings,
+) -> Result<Credentials, InitError> {
+    let config = aws::sdk_config(aws_settings).await;
+    let output = aws_sdk_secretsmanager::Client::new(&config)
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|err| {
+            let definite = matches!(
+                err.as_service_error(),
+                Some(
+                    GetSecretValueError::ResourceNotFoundException(_)
+                        | GetSecretValueError::DecryptionFailure(_)
+                )
+            );
+            let err =
+                aws::describe(err).context(format!("{setting}: could not read the secret {arn}"));
+            if definite {
+                InitError::Fatal(err)
+            } else {
+                InitError::Retry(err)
+            }
+        })?;
+    let credentials = output
+        .secret_string()
+        .and_then(parse_rds_secret)
+        .ok_or_else(|| {
+            InitError::Fatal(anyhow!(
+                "{setting}: the secret {arn} is not JSON with a string `password` (and optionally `username`)"
+            ))
+        })?;
+    tracing::info!(secret = %arn, setting, "database credentials read from Secrets Manager");
+    Ok(credentials)
 }
 
 /// The JSON RDS writes for a managed master password: `{"username": "...", "password": "..."}`.

@@ -7,7 +7,8 @@
 //!   failed is replaced, not handed out again).
 //! - TLS as the URL's `sslmode` says (`require`, `verify-full` with `PGSSLROOTCERT`), rustls underneath.
 //! - The embedded `migrations/postgres` run at start-up under sqlx's advisory lock, so instances that
-//!   start together migrate once.
+//!   start together migrate once; with `STRATUS_MIGRATE_ON_START=false` start-up only checks them
+//!   (`schema_version`), and `stratus migrate` also sets up the application's role (`app_role`).
 //! - `statement_timeout` is set on every connection, and every call is also bounded on the client side
 //!   (connect + statement timeout), so a server that stops answering cannot hold a request.
 //! - Latest: the highest `submission_seq`, read backwards on the primary key: O(log n), one page.
@@ -33,11 +34,12 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Page, Store, StoreError, claim_queued, current_call,
+    Page, Store, StoreError, app_role, claim_queued, current_call,
     detached::CallState,
     paging::SeqCursor,
     password,
     ready::{InitError, Ready, bring_up},
+    schema_version,
 };
 use crate::{
     config::PostgresSettings,
@@ -83,16 +85,22 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Reads the password, connects and migrates, within the connect timeout (plus the statement
-    /// timeout for the migrations). When the server cannot be reached in that time, returns a store that
-    /// answers `Unavailable` and keeps trying in the background. Fails only on a definite
-    /// misconfiguration (missing password file, migrations that do not match the database's).
+    /// Reads the password, connects and migrates (or, with `STRATUS_MIGRATE_ON_START=false`, checks the
+    /// migrations), within the connect timeout (plus the statement timeout for the migrations). When the
+    /// server cannot be reached in that time, returns a store that answers `Unavailable` and keeps trying
+    /// in the background. Fails only on a definite misconfiguration (missing password file, migrations
+    /// that do not match the database's).
     pub async fn open(settings: &PostgresSettings) -> anyhow::Result<Self> {
         let ready = Ready::new("postgres");
         let budget = settings.connect_timeout + settings.statement_timeout;
         let settings_for_attempts = settings.clone();
+        let schema = if settings.migrate_on_start {
+            Schema::Migrate
+        } else {
+            Schema::Check
+        };
         bring_up(&ready, budget, move || {
-            connect_and_migrate(settings_for_attempts.clone())
+            connect_and_migrate(settings_for_attempts.clone(), schema)
         })
         .await?;
         let calls = Calls {
@@ -108,13 +116,24 @@ impl PostgresStore {
         Ok(Self { calls, inserts })
     }
 
-    /// Connects and migrates, retrying for up to `wait` while the server cannot be reached
-    /// (`stratus migrate`, e.g. a deploy step).
+    /// Connects and migrates, then sets up the application role when one is configured, retrying for up
+    /// to `wait` while the server cannot be reached (`stratus migrate`, e.g. a deploy step).
     pub async fn migrate_only(settings: &PostgresSettings, wait: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let budget = settings.connect_timeout + settings.statement_timeout;
-            let outcome = tokio::time::timeout(budget, connect_and_migrate(settings.clone())).await;
+            let attempt = async {
+                let pool = connect_and_migrate(settings.clone(), Schema::Migrate).await?;
+                if let Some(source) = &settings.app_role {
+                    let set_up = app_role::set_up(&pool, source, &settings.aws).await;
+                    if set_up.is_err() {
+                        pool.close().await;
+                    }
+                    set_up?;
+                }
+                Ok(pool)
+            };
+            let outcome = tokio::time::timeout(budget, attempt).await;
             let err = match outcome {
                 Ok(Ok(pool)) => {
                     pool.close().await;
@@ -471,8 +490,20 @@ async fn credentialed_options(settings: &PostgresSettings) -> Result<PgConnectOp
     Ok(options)
 }
 
-/// One set-up attempt: credentials, a lazy pool, migrations under sqlx's advisory lock.
-async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitError> {
+/// What a set-up attempt does with the schema.
+#[derive(Debug, Clone, Copy)]
+enum Schema {
+    /// Apply the embedded migrations.
+    Migrate,
+    /// Only check that the database has them (a role without DDL rights can).
+    Check,
+}
+
+/// One set-up attempt: credentials, a lazy pool, migrations under sqlx's advisory lock (or their check).
+async fn connect_and_migrate(
+    settings: PostgresSettings,
+    schema: Schema,
+) -> Result<PgPool, InitError> {
     let options = credentialed_options(&settings).await?;
     let pool = PgPoolOptions::new()
         .max_connections(
@@ -501,11 +532,15 @@ async fn connect_and_migrate(settings: PostgresSettings) -> Result<PgPool, InitE
         .idle_timeout(Some(Duration::from_secs(300)))
         .max_lifetime(Some(Duration::from_secs(1800)))
         .connect_lazy_with(options);
-    match MIGRATOR.run(&pool).await {
+    let outcome = match schema {
+        Schema::Migrate => MIGRATOR.run(&pool).await.map_err(classify_migrate_error),
+        Schema::Check => schema_version::check_postgres(&pool, &MIGRATOR).await,
+    };
+    match outcome {
         Ok(()) => Ok(pool),
         Err(err) => {
             pool.close().await;
-            Err(classify_migrate_error(err))
+            Err(err)
         }
     }
 }

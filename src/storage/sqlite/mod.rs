@@ -90,7 +90,11 @@ impl SqliteStore {
             )
             .await
             .with_context(|| format!("could not open the SQLite database {}", path.display()))?;
-        migrate(&writer).await?;
+        if settings.migrate_on_start {
+            migrate(&writer).await?;
+        } else {
+            super::schema_version::check_sqlite(&writer, &MIGRATOR).await?;
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_connections)
             .test_before_acquire(false)
@@ -130,9 +134,14 @@ impl SqliteStore {
         Arc::clone(&self.reads)
     }
 
-    /// Opens the file and runs the migrations, nothing else (`stratus migrate`).
+    /// Opens the file and runs the migrations, nothing else (`stratus migrate`, whatever
+    /// `STRATUS_MIGRATE_ON_START` says).
     pub async fn migrate_only(settings: &SqliteSettings) -> anyhow::Result<()> {
-        let store = Self::open(settings, Role::Maintain).await?;
+        let settings = SqliteSettings {
+            migrate_on_start: true,
+            ..settings.clone()
+        };
+        let store = Self::open(&settings, Role::Maintain).await?;
         store.close().await;
         Ok(())
     }
@@ -560,7 +569,33 @@ mod tests {
             path: dir.path().join("stratus.db"),
             read_connections: 4,
             statement_timeout: Duration::from_secs(10),
+            migrate_on_start: true,
         }
+    }
+
+    #[tokio::test]
+    async fn without_migrate_on_start_an_unmigrated_file_is_refused_and_a_migrated_one_opens() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let checked = SqliteSettings {
+            migrate_on_start: false,
+            ..settings(&dir)
+        };
+        let err = SqliteStore::open(&checked, Role::Serve)
+            .await
+            .err()
+            .map(|err| format!("{err:#}"))
+            .unwrap_or_default();
+        assert!(
+            err.contains("no migrations applied") && err.contains("run `stratus migrate` first"),
+            "{err}"
+        );
+        SqliteStore::migrate_only(&checked)
+            .await
+            .expect("migrate applies the migrations whatever STRATUS_MIGRATE_ON_START says");
+        let store = SqliteStore::open(&checked, Role::Serve)
+            .await
+            .expect("a migrated file opens without migrating");
+        store.close().await;
     }
 
     async fn open(dir: &tempfile::TempDir, role: Role) -> SqliteStore {
