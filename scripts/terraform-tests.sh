@@ -239,6 +239,9 @@ start_moto() { # NAME -> port on stdout
 ADMIN_PASSWORD="tf-admin-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 ADMIN_HASH="$(printf '%s' "$ADMIN_PASSWORD" | "$STRATUS_BIN" hash-password)" || die "stratus hash-password failed"
 export STRATUS_ADMIN_PASSWORD="$ADMIN_PASSWORD"
+STRATUS_API_TOKEN="tf-token-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
+export STRATUS_API_TOKEN
+API_TOKEN_SHA256="$(printf '%s' "$STRATUS_API_TOKEN" | sha256sum | cut -d' ' -f1)"
 # The EC2 variant's release: any executable does, moto runs no instance (the upload path is what counts).
 cp /usr/bin/true "$WORK/release-binary"
 
@@ -249,7 +252,8 @@ for config in dev asg prod; do
     MOTO_PIDS+=("$mpid")
     extra=()
     if [ "$config" = dev ]; then
-        extra=(--serve "$VENV/bin/python $ROOT/infra/tools/serve_on_state.py" --admin-hash "$ADMIN_HASH")
+        extra=(--serve "$VENV/bin/python $ROOT/infra/tools/serve_on_state.py" --admin-hash "$ADMIN_HASH"
+            --api-token-sha256 "$API_TOKEN_SHA256")
     fi
     "$VENV/bin/python" "$ROOT/infra/tools/tfmoto.py" run --config "$config" --work "$WORK/$config" --port "$mport" \
         --report "$OUT/$config.json" --release-binary "$WORK/release-binary" "${extra[@]}" \

@@ -24,7 +24,8 @@ admin secret) with absolute links from STRATUS_PUBLIC_URL; the app role cannot c
 ends it with exit 0.
 
 Needs STRATUS_BIN, STRATUS_TEST_POSTGRES_URL (a superuser URL) and STRATUS_TEST_POSTGRES_TLS_ROOT_CERT,
-and STRATUS_ADMIN_PASSWORD (the password whose hash the admin secret holds).
+STRATUS_ADMIN_PASSWORD (the password whose hash the admin secret holds) and STRATUS_API_TOKEN (the token
+whose SHA-256 the API token secret holds; the file API wants it once an admin is configured).
 """
 
 from __future__ import annotations
@@ -149,9 +150,9 @@ class Client:
         req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
         try:
             with self.opener.open(req, timeout=15) as resp:
-                return resp.status, dict(resp.headers), resp.read()
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
     def get(self, path: str):
         return self.request("GET", path)
@@ -177,6 +178,8 @@ def main() -> None:
     pg_admin = os.environ.get("STRATUS_TEST_POSTGRES_URL") or fail("STRATUS_TEST_POSTGRES_URL is not set")
     pg_ca = os.environ.get("STRATUS_TEST_POSTGRES_TLS_ROOT_CERT") or fail("STRATUS_TEST_POSTGRES_TLS_ROOT_CERT is not set")
     admin_password = os.environ.get("STRATUS_ADMIN_PASSWORD") or fail("STRATUS_ADMIN_PASSWORD is not set")
+    api_token = os.environ.get("STRATUS_API_TOKEN") or fail("STRATUS_API_TOKEN is not set")
+    bearer = {"Authorization": f"Bearer {api_token}"}
 
     st = state(env_dir)
     td = one(st, "module.ecs_service[0].aws_ecs_task_definition.this")
@@ -261,7 +264,7 @@ def main() -> None:
     env = container_env(app)
     port = free_port()
     env["STRATUS_LISTEN"] = f"127.0.0.1:{port}"
-    for name in ("STRATUS_PUBLIC_URL", "STRATUS_MIGRATE_ON_START", "STRATUS_ADMIN_PASSWORD_HASH"):
+    for name in ("STRATUS_PUBLIC_URL", "STRATUS_MIGRATE_ON_START", "STRATUS_ADMIN_PASSWORD_HASH", "STRATUS_API_TOKEN_SHA256"):
         if name not in env:
             fail(f"the app container has no {name}")
     expect("STRATUS_MIGRATE_ON_START", env["STRATUS_MIGRATE_ON_START"], "false")
@@ -313,10 +316,10 @@ def main() -> None:
         boundary = uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"tf.bin\"\r\n"
                 f"Content-Type: application/octet-stream\r\n\r\n").encode() + payload + f"\r\n--{boundary}--\r\n".encode()
-        status, _, answer = c.request("POST", "/api/v1/files", body, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        status, _, answer = c.request("POST", "/api/v1/files", body, {"Content-Type": f"multipart/form-data; boundary={boundary}", **bearer})
         expect("POST /api/v1/files", status, 201)
         file_id = json.loads(answer)["id"]
-        status, _, got = c.get(f"/api/v1/files/{file_id}/content")
+        status, _, got = c.request("GET", f"/api/v1/files/{file_id}/content", headers=bearer)
         expect("GET /api/v1/files/{id}/content", status, 200)
         if got != payload:
             fail("the downloaded file differs from the uploaded one")
@@ -329,7 +332,7 @@ def main() -> None:
         head = s3.head_object(Bucket=bucket, Key=keys[0])
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
         check_sse_kms_policy(policy, head, env["STRATUS_S3_SSE_KMS_KEY_ID"])
-        say(f"ok: upload and download through s3://{bucket}/{prefix}: SSE-KMS under the stack's key, as the bucket policy demands")
+        say(f"ok: upload and download (API token from its secret) through s3://{bucket}/{prefix}: SSE-KMS under the stack's key, as the bucket policy demands")
 
         # Blog: the admin signs in with the password whose hash is the operator's secret.
         status, headers, _ = c.form("/admin/login", {"username": env.get("STRATUS_ADMIN_USERNAME", "admin"),
@@ -338,7 +341,7 @@ def main() -> None:
         title = f"Applied by Terraform {uuid.uuid4().hex[:6]}"
         status, headers, page = c.form("/admin/posts", {"title": title, "slug": "", "body": "Hello from moto.", "action": "save"})
         expect("POST /admin/posts", status, 303)
-        post_id = headers["Location"].removeprefix("/admin/posts/").split("/")[0]
+        post_id = headers["location"].removeprefix("/admin/posts/").split("/")[0]
         status, _, edit = c.get(f"/admin/posts/{post_id}/edit")
         expect("GET edit", status, 200)
         version = re.search(rb'name="version" value="([^"]+)"', edit).group(1).decode()

@@ -301,6 +301,10 @@ def prepare(r: Runner, args) -> None:
         sm = r.aws("secretsmanager")
         arn = sm.create_secret(Name=f"stratus-{args.config}/admin-password-hash", SecretString=args.admin_hash)["ARN"]
         extra["admin_password_hash_secret_arn"] = arn
+    if args.api_token_sha256:
+        sm = r.aws("secretsmanager")
+        arn = sm.create_secret(Name=f"stratus-{args.config}/api-token-sha256", SecretString=args.api_token_sha256)["ARN"]
+        extra["api_token_sha256_secret_arn"] = arn
     if args.config == "prod":
         # HTTPS on the ALB and a custom domain for CloudFront need a certificate and a zone: made first,
         # as an operator would (the "create the certificate and zone in moto first").
@@ -469,6 +473,7 @@ def main() -> int:
     run.add_argument("--report", required=True)
     run.add_argument("--serve", help="command run with (env dir, moto URL) after the second plan")
     run.add_argument("--admin-hash", help="argon2id hash stored as the operator's admin secret before apply")
+    run.add_argument("--api-token-sha256", help="hex SHA-256 of the API token, stored as the operator's secret before apply")
     run.add_argument("--release-binary", help="asg: the binary scripts/aws uploads as the release")
     args = ap.parse_args()
     report = run_config(args)
