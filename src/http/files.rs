@@ -244,6 +244,29 @@ impl From<IngestError> for UploadError {
     }
 }
 
+/// An upload that failed while streaming its file, under a file limit of `limit` bytes.
+///
+/// The body as a whole has a limit too (the file's plus room for the framing and small fields), enforced
+/// by multer as it reads ahead of the file's bytes; a body over it (which only a chunked upload can send:
+/// a declared length over it is refused before reading) arrives here as a broken body. It means the same
+/// as the file limit, so it is answered the same: 413, not 400.
+fn ingest_error(err: IngestError, limit: u64) -> UploadError {
+    match err {
+        IngestError::Body(cause) if body_over_limit(&cause) => UploadError::TooLarge(limit),
+        other => other.into(),
+    }
+}
+
+/// Whether `cause` is multer's whole-body limit, however it was wrapped.
+fn body_over_limit(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<multer::Error>(),
+            Some(multer::Error::StreamSizeExceeded { .. })
+        )
+    })
+}
+
 fn stalled_sentence(idle: Duration) -> String {
     format!(
         "The upload stalled: no data arrived for {} s. Nothing was stored; please try again.",
@@ -406,7 +429,11 @@ async fn receive_upload(
                     }
                     let name = FileName::sanitize(field.file_name().unwrap_or_default());
                     let bytes = field.map(|chunk| chunk.map_err(anyhow::Error::new));
-                    let meta = state.files.upload(name, owner, bytes).await?;
+                    let meta = state
+                        .files
+                        .upload(name, owner, bytes)
+                        .await
+                        .map_err(|e| ingest_error(e, limit))?;
                     stored = Some(meta);
                 }
                 Some(other) => {

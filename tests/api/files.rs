@@ -751,3 +751,67 @@ async fn a_one_gib_upload_keeps_the_binary_memory_flat() {
     assert_eq!(stored, Some(GIB));
     let _ = child.kill().await;
 }
+
+/// A chunked upload (no length declared) over the limit is 413 with the file-size sentence, as
+/// problem+json for the API and as a page for the form, and nothing is kept.
+#[tokio::test]
+async fn a_chunked_upload_over_the_limit_gets_413_with_a_sentence() {
+    let (app, dir) = spawn_files_app(&["--max-upload-bytes", "1048576"]).await;
+    let chunked = |body: Vec<u8>| {
+        reqwest::Body::wrap_stream(futures::stream::iter(
+            body.chunks(512 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let big = pattern(3 * 1024 * 1024, 4);
+    let api = read(
+        app.client
+            .post(app.url("/api/v1/files"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(chunked(multipart(&[("file", Some("big.bin"), &big)])))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(api.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", api.body);
+    assert_eq!(api.header("content-type"), "application/problem+json");
+    assert!(
+        api.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("too large")),
+        "{}",
+        api.body
+    );
+
+    let token = csrf_token_in(&app.get("/files").await.body);
+    let page = read(
+        app.client
+            .post(app.url("/files"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(chunked(multipart(&[
+                ("csrf_token", None, token.as_bytes()),
+                ("file", Some("big.bin"), &big),
+            ])))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", page.body);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(page.body.contains("too large"), "{}", page.body);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        stored_objects(&dir).is_empty(),
+        "{:?}",
+        stored_objects(&dir)
+    );
+}
