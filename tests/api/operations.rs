@@ -301,6 +301,34 @@ async fn readiness_turns_503_while_request_slots_are_exhausted_and_200_after() {
     assert_eq!(app.get("/health").await.json()["saturated"], false);
 }
 
+/// A request head over 64 KiB (the connection's read buffer, and the ALB's header limit) is refused with
+/// 431, and the service goes on answering.
+#[tokio::test]
+async fn a_request_head_over_64_kib_is_refused_with_431() {
+    let app = spawn_app().await;
+    let fits = read(
+        app.client
+            .get(app.url("/health/live"))
+            .header("x-padding", "a".repeat(32 * 1024))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(fits.status, StatusCode::OK);
+    let too_big = reqwest::Client::new()
+        .get(app.url("/health/live"))
+        .header("x-padding", "a".repeat(80 * 1024))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        too_big.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(app.get("/health/live").await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_request_over_the_timeout_is_answered_503() {
     let app = spawn_app_with(&[
