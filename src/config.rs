@@ -246,6 +246,12 @@ pub struct SettingsArgs {
     #[arg(long, env = "STRATUS_S3_SSE_KMS_KEY_ID", global = true)]
     pub s3_sse_kms_key_id: Option<String>,
 
+    /// Where uploads to S3 gather each 5 MiB part on disk before sending it (unnamed temporary files, at
+    /// most one part per upload in progress); unset: the system's temporary directory (`TMPDIR`, else
+    /// `/tmp`).
+    #[arg(long, env = "STRATUS_UPLOAD_SPOOL_DIR", global = true)]
+    pub upload_spool_dir: Option<PathBuf>,
+
     /// The largest upload accepted, in bytes; larger ones are refused with 413.
     #[arg(long, env = "STRATUS_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
     pub max_upload_bytes: u64,
@@ -371,6 +377,8 @@ pub struct FilesSettings {
     pub metadata: Option<DynamoDbSettings>,
     /// `STRATUS_MAX_UPLOAD_BYTES`.
     pub max_upload_bytes: u64,
+    /// `STRATUS_UPLOAD_SPOOL_DIR`, or the system's temporary directory.
+    pub spool_dir: PathBuf,
     /// AWS client settings for S3.
     pub aws: AwsSettings,
 }
@@ -881,6 +889,10 @@ impl SettingsArgs {
                 .map(|url| self.dynamodb("STRATUS_FILE_METADATA_URL", url))
                 .transpose()?,
             max_upload_bytes: self.max_upload_bytes,
+            spool_dir: self
+                .upload_spool_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
             aws: self.aws(),
         })
     }

@@ -434,4 +434,14 @@ impl StalledUpload {
         let text = String::from_utf8_lossy(&got);
         text.split(' ').nth(1).and_then(|s| s.parse().ok())
     }
+
+    /// Sends the rest of the file and the closing boundary, and returns the status of the answer.
+    pub async fn finish(mut self) -> Option<u16> {
+        use tokio::io::AsyncWriteExt as _;
+        let rest = self.file_len - self.sent;
+        self.send_file_bytes(rest).await.ok()?;
+        let tail = format!("\r\n--{STALLED_BOUNDARY}--\r\n");
+        self.stream.write_all(tail.as_bytes()).await.ok()?;
+        self.answer_within(Duration::from_secs(30)).await
+    }
 }
