@@ -5,6 +5,7 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    num::NonZeroU64,
     path::PathBuf,
     time::Duration,
 };
@@ -203,8 +204,30 @@ pub struct SettingsArgs {
     pub upload_timeout: Duration,
 
     /// Requests handled at once; more are shed at once with 503 and `Retry-After` instead of queueing.
+    /// Uploads have their own pool (`STRATUS_MAX_CONCURRENT_UPLOADS`) and take none of these.
     #[arg(long, env = "STRATUS_MAX_CONCURRENT_REQUESTS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_concurrent_requests: u32,
+
+    /// Uploads received at once; more are refused at once with 503 and `Retry-After`. A pool of their
+    /// own, so slow or stalled uploads never take the slots pages and the API are served from.
+    #[arg(long, env = "STRATUS_MAX_CONCURRENT_UPLOADS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_concurrent_uploads: u32,
+
+    /// The slowest an upload may arrive, in bytes per second, averaged over each
+    /// `STRATUS_UPLOAD_RATE_WINDOW` of waiting for the client; slower is answered 408. `0` turns the check
+    /// off (the idle timeout and `STRATUS_UPLOAD_TIMEOUT` still apply).
+    #[arg(
+        long,
+        env = "STRATUS_UPLOAD_MIN_BYTES_PER_SECOND",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub upload_min_bytes_per_second: u64,
+
+    /// The window `STRATUS_UPLOAD_MIN_BYTES_PER_SECOND` is averaged over; the first one is the grace
+    /// period every upload gets before it is judged.
+    #[arg(long, env = "STRATUS_UPLOAD_RATE_WINDOW", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub upload_rate_window: Duration,
 
     /// How long an idle keep-alive connection stays open; keep it above the load balancer's (ALB: 60 s).
     #[arg(long, env = "STRATUS_KEEP_ALIVE_TIMEOUT", default_value = "75", value_parser = parse_duration, global = true)]
@@ -255,6 +278,12 @@ pub struct SettingsArgs {
     /// The KMS key for `STRATUS_S3_SSE=aws:kms` (id, ARN or alias); unset: the bucket's default key.
     #[arg(long, env = "STRATUS_S3_SSE_KMS_KEY_ID", global = true)]
     pub s3_sse_kms_key_id: Option<String>,
+
+    /// Where uploads to S3 gather each 5 MiB part on disk before sending it (unnamed temporary files, at
+    /// most one part per upload in progress); unset: the system's temporary directory (`TMPDIR`, else
+    /// `/tmp`).
+    #[arg(long, env = "STRATUS_UPLOAD_SPOOL_DIR", global = true)]
+    pub upload_spool_dir: Option<PathBuf>,
 
     /// The largest upload accepted, in bytes; larger ones are refused with 413.
     #[arg(long, env = "STRATUS_MAX_UPLOAD_BYTES", default_value_t = 100 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..), global = true)]
@@ -381,6 +410,8 @@ pub struct FilesSettings {
     pub metadata: Option<DynamoDbSettings>,
     /// `STRATUS_MAX_UPLOAD_BYTES`.
     pub max_upload_bytes: u64,
+    /// `STRATUS_UPLOAD_SPOOL_DIR`, or the system's temporary directory.
+    pub spool_dir: PathBuf,
     /// AWS client settings for S3.
     pub aws: AwsSettings,
 }
@@ -461,6 +492,10 @@ pub struct HttpSettings {
     pub upload_timeout: Duration,
     /// Concurrency limit before shedding.
     pub max_concurrent_requests: usize,
+    /// Uploads at once before refusing more.
+    pub max_concurrent_uploads: usize,
+    /// The slowest an upload may arrive; `None`: no minimum.
+    pub upload_min_rate: Option<MinTransferRate>,
     /// Idle keep-alive timeout.
     pub keep_alive_timeout: Duration,
     /// Proxies whose forwarding headers are believed.
@@ -469,6 +504,39 @@ pub struct HttpSettings {
     pub public_origin: Option<String>,
     /// `STRATUS_FILES_PUBLIC`.
     pub files_public: bool,
+}
+
+/// The slowest a request body may arrive: at least `bytes_per_second`, averaged over each `window` of
+/// time spent waiting for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinTransferRate {
+    /// `STRATUS_UPLOAD_MIN_BYTES_PER_SECOND`, never zero.
+    pub bytes_per_second: NonZeroU64,
+    /// `STRATUS_UPLOAD_RATE_WINDOW`, never zero.
+    pub window: Duration,
+}
+
+impl MinTransferRate {
+    /// The rule, or `None` for a rate of zero (no minimum). A zero window with a rate is refused.
+    pub fn new(bytes_per_second: u64, window: Duration) -> Result<Option<Self>, ConfigError> {
+        let Some(bytes_per_second) = NonZeroU64::new(bytes_per_second) else {
+            return Ok(None);
+        };
+        if window.is_zero() {
+            return Err(ConfigError::Inconsistent(
+                "STRATUS_UPLOAD_RATE_WINDOW must be longer than zero while STRATUS_UPLOAD_MIN_BYTES_PER_SECOND is set.".into(),
+            ));
+        }
+        Ok(Some(Self {
+            bytes_per_second,
+            window,
+        }))
+    }
+
+    /// The bytes a window must bring.
+    pub fn bytes_per_window(&self) -> u64 {
+        (self.bytes_per_second.get() as f64 * self.window.as_secs_f64()).ceil() as u64
+    }
 }
 
 /// Shutdown timing.
@@ -695,6 +763,11 @@ impl SettingsArgs {
                 request_timeout: self.request_timeout,
                 upload_timeout: self.upload_timeout.max(self.request_timeout),
                 max_concurrent_requests: self.max_concurrent_requests as usize,
+                max_concurrent_uploads: self.max_concurrent_uploads as usize,
+                upload_min_rate: MinTransferRate::new(
+                    self.upload_min_bytes_per_second,
+                    self.upload_rate_window,
+                )?,
                 keep_alive_timeout: self.keep_alive_timeout,
                 trusted_proxies: self.trusted_proxies.clone(),
                 public_origin: self.public_url.clone(),
@@ -927,6 +1000,10 @@ impl SettingsArgs {
                 .map(|url| self.dynamodb("STRATUS_FILE_METADATA_URL", url))
                 .transpose()?,
             max_upload_bytes: self.max_upload_bytes,
+            spool_dir: self
+                .upload_spool_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
             aws: self.aws(),
         })
     }
@@ -1608,6 +1685,19 @@ mod tests {
     fn a_statement_timeout_must_be_shorter_than_the_request_timeout() {
         assert!(settings(&["--database-statement-timeout", "10s"]).is_err());
         assert!(settings(&["--database-statement-timeout", "9s"]).is_ok());
+    }
+
+    #[test]
+    fn uploads_get_their_own_pool_and_a_minimum_rate_that_zero_turns_off() {
+        let http = settings(&[]).expect("defaults").http;
+        assert_eq!(http.max_concurrent_uploads, 64);
+        let rate = http.upload_min_rate.expect("on by default");
+        assert_eq!(rate.bytes_per_second.get(), 1024);
+        assert_eq!(rate.bytes_per_window(), 30 * 1024);
+        let off = settings(&["--upload-min-bytes-per-second", "0"]).expect("valid");
+        assert_eq!(off.http.upload_min_rate, None);
+        assert!(settings(&["--upload-rate-window", "0"]).is_err());
+        assert!(settings(&["--max-concurrent-uploads", "0"]).is_err());
     }
 
     #[test]

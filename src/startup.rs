@@ -53,6 +53,11 @@ impl Application {
             auth: Arc::new(crate::auth::Auth::new(&settings.admin)),
             files,
             body_idle_timeout: settings.http.request_timeout,
+            upload_min_rate: settings.http.upload_min_rate,
+            capacity: crate::http::middleware::Capacity::new(
+                settings.http.max_concurrent_requests,
+                settings.http.max_concurrent_uploads,
+            ),
             visits,
             readiness: Arc::new(Readiness::new(storage.all())),
             lifecycle: Lifecycle::new(),
@@ -117,7 +122,6 @@ impl Application {
         let limits = Limits {
             request_timeout: settings.http.request_timeout,
             write_grace: settings.write_grace(),
-            max_concurrent_requests: settings.http.max_concurrent_requests,
             upload_timeout: settings.http.upload_timeout,
         };
         let app = router(state, limits);

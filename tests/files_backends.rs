@@ -347,3 +347,197 @@ async fn postgresql_keeps_users_and_file_metadata() {
     drop(app);
     db.drop_now().await;
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Bytes in the upload spool files `pid` has open under `spool` (unnamed files: only their descriptors
+/// show them).
+fn spooled_bytes(pid: u32, spool: &std::path::Path) -> u64 {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(spool)))
+        .filter_map(|fd| std::fs::metadata(fd.path()).ok())
+        .map(|meta| meta.len())
+        .sum()
+}
+
+/// Current resident memory (VmRSS) of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .expect("VmRSS")
+}
+
+/// An upload that sends its head and `sent` of `file_len` bytes, then stops until `finish`.
+struct Stalled {
+    stream: tokio::net::TcpStream,
+    file_len: usize,
+    sent: usize,
+}
+
+impl Stalled {
+    async fn start(address: std::net::SocketAddr, file_len: usize, sent: usize) -> Self {
+        use tokio::io::AsyncWriteExt as _;
+        let head = format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stalled.bin\"\r\n\r\n"
+        );
+        let length = head.len() + file_len + format!("\r\n--{BOUNDARY}--\r\n").len();
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connects");
+        let request = format!(
+            "POST /api/v1/files HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{head}"
+        );
+        stream.write_all(request.as_bytes()).await.expect("head");
+        stream
+            .write_all(&pattern(file_len, 9)[..sent])
+            .await
+            .expect("bytes");
+        Self {
+            stream,
+            file_len,
+            sent,
+        }
+    }
+
+    /// Sends the rest and returns the answer's head and body.
+    async fn finish(mut self) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let rest = pattern(self.file_len, 9)[self.sent..].to_vec();
+        self.stream.write_all(&rest).await.expect("rest");
+        self.stream
+            .write_all(format!("\r\n--{BOUNDARY}--\r\n").as_bytes())
+            .await
+            .expect("tail");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(60),
+            self.stream.read_to_end(&mut answer),
+        )
+        .await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+}
+
+/// Uploads to S3 that send 4 MiB (most of a part) and then withhold the rest keep those bytes in the
+/// spool on disk, not in memory: 100 of them raise the real binary's RSS by less than 64 MiB. Once they
+/// go on, they are stored intact (a part from the spool, then the last part).
+#[tokio::test]
+async fn stalled_uploads_to_s3_keep_their_bytes_on_disk_not_in_memory() {
+    const MIB: usize = 1024 * 1024;
+    const UPLOADS: usize = 100;
+    let bucket = create_bucket().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).expect("spool dir");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_stratus"));
+    command.arg("serve").env_clear();
+    for name in [
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    ] {
+        command.env(name, service_env(name));
+    }
+    let mut child = command
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("STRATUS_LISTEN", "127.0.0.1:0")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/stratus.db", dir.path().display()),
+        )
+        .env("STRATUS_FILES_URL", format!("s3://{bucket}/uploads"))
+        .env("STRATUS_UPLOAD_SPOOL_DIR", &spool)
+        .env("STRATUS_MAX_CONCURRENT_UPLOADS", "128")
+        .env("STRATUS_REQUEST_TIMEOUT", "120")
+        .env("STRATUS_UPLOAD_MIN_BYTES_PER_SECOND", "0")
+        .env("STRATUS_INSTANCE_METADATA", "hostname")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    let pid = child.id().expect("pid");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout);
+    let address: std::net::SocketAddr = loop {
+        let mut line = String::new();
+        let n = tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut line)
+            .await
+            .expect("reads");
+        assert!(n > 0, "the binary exited before listening");
+        let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if entry["message"] == "listening" {
+            break entry["address"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .expect("address");
+        }
+    };
+    tokio::spawn(async move {
+        while tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut String::new())
+            .await
+            .is_ok_and(|n| n > 0)
+        {}
+    });
+    let client = reqwest::Client::new();
+    let warmed = client
+        .post(format!("http://{address}/api/v1/files"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(multipart(None, "warm.bin", &pattern(6 * MIB, 1)))
+        .send()
+        .await
+        .expect("warm-up");
+    assert_eq!(warmed.status(), StatusCode::CREATED);
+    let idle = rss_kib(pid);
+
+    let mut uploads =
+        futures::future::join_all((0..UPLOADS).map(|_| Stalled::start(address, 6 * MIB, 4 * MIB)))
+            .await;
+    let arrived = (UPLOADS * (4 * MIB - 64 * 1024)) as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut held = 0;
+    while spooled_bytes(pid, &spool) < arrived && std::time::Instant::now() < deadline {
+        held = rss_kib(pid).max(held);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    held = rss_kib(pid).max(held);
+    let grew_mib = held.saturating_sub(idle) as f64 / 1024.0;
+    println!(
+        "RSS idle {idle} KiB, with {UPLOADS} stalled S3 uploads {held} KiB: +{grew_mib:.1} MiB"
+    );
+    assert!(
+        spooled_bytes(pid, &spool) >= arrived,
+        "what arrived is in the spool: {} of {arrived} bytes",
+        spooled_bytes(pid, &spool)
+    );
+    assert!(
+        grew_mib < 64.0,
+        "{UPLOADS} stalled uploads grew RSS by {grew_mib:.1} MiB"
+    );
+    let finished = futures::future::join_all(uploads.drain(..4).map(Stalled::finish)).await;
+    let digest = sha256_hex(&pattern(6 * MIB, 9));
+    for answer in &finished {
+        assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+        assert!(answer.contains(&digest), "stored intact: {answer}");
+    }
+    drop(uploads);
+    let _ = child.kill().await;
+}

@@ -27,7 +27,8 @@ pub use domain::{
 pub use dynamodb::DynamoFileMetadata;
 pub use metadata::{FileMetadataStore, SqlFileMetadata};
 pub use objects::{
-    IngestError, Ingested, ListedObject, ObjectRead, Objects, PART_SIZE, PARTS_IN_FLIGHT,
+    BUFFER_BYTES, IngestError, Ingested, ListedObject, ObjectRead, Objects, PART_BUFFERS,
+    PART_SIZE, PARTS_IN_FLIGHT,
 };
 
 use crate::{
@@ -51,7 +52,13 @@ pub struct Files {
 impl Files {
     /// Opens the object store and the metadata store the settings name (metadata defaults to `sql`).
     pub async fn open(settings: &FilesSettings, sql: &SqlDb) -> anyhow::Result<Self> {
-        let objects = Objects::open(&settings.objects, &settings.sse, &settings.aws).await?;
+        let objects = Objects::open(
+            &settings.objects,
+            &settings.sse,
+            &settings.aws,
+            &settings.spool_dir,
+        )
+        .await?;
         let metadata: Arc<dyn FileMetadataStore> = match &settings.metadata {
             Some(dynamodb) => Arc::new(DynamoFileMetadata::open(dynamodb).await?),
             None => Arc::new(SqlFileMetadata::new(sql.clone())),

@@ -6,14 +6,26 @@
 //! [`crate::storage::aws`]), path-style requests when an endpoint is given (moto, MinIO), and server-side
 //! encryption on every write (SSE-S3 by default, SSE-KMS with `STRATUS_S3_SSE=kms`).
 //!
-//! Uploads stream: bytes go out in parts of [`PART_SIZE`] with at most [`PARTS_IN_FLIGHT`] parts uploading
-//! at once, so an upload holds about `PART_SIZE * (PARTS_IN_FLIGHT + 1)` bytes whatever its size. A file no
-//! larger than one part is written with one `PUT`. An upload that fails, is refused or is abandoned (its
-//! request dropped) is aborted: S3 discards the parts, the local backend deletes its staging file.
+//! Uploads stream, and what has arrived is never held in memory for long: an upload keeps at most
+//! [`BUFFER_BYTES`] of received bytes before writing them out, so a client that sends most of a file and
+//! then stops (or trickles) costs the service that buffer, not the bytes it sent.
+//! - Local directory: each full buffer is written to the upload's staging file at once (a multipart upload
+//!   of the local backend, renamed into place when complete).
+//! - S3: parts must be at least 5 MiB (all but the last), so each part is first gathered on disk, in an
+//!   unnamed temporary file in the spool directory (`STRATUS_UPLOAD_SPOOL_DIR`); once [`PART_SIZE`] bytes
+//!   are there they are read back and sent, at most [`PARTS_IN_FLIGHT`] parts of one upload and
+//!   [`PART_BUFFERS`] of all uploads at once. A part is in memory only while it is being sent, and only
+//!   once all its bytes have arrived.
+//!
+//! A file that fits in the buffer (local) or in one part (S3) is written with one `PUT`. An upload that
+//! fails, is refused or is abandoned (its request dropped) is aborted: S3 discards the parts, the local
+//! backend deletes its staging file, and the spool file, which has no name, disappears with its handle.
 
 use std::{
     fmt,
+    io::{Read as _, Seek as _, SeekFrom, Write as _},
     ops::Range,
+    path::Path as FsPath,
     pin::pin,
     sync::Arc,
     time::{Duration, SystemTime},
@@ -22,17 +34,21 @@ use std::{
 use anyhow::Context as _;
 use async_trait::async_trait;
 use aws_credential_types::provider::{ProvideCredentials as _, SharedCredentialsProvider};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt as _, TryStreamExt as _, stream::BoxStream};
 use object_store::{
-    ClientOptions, CredentialProvider, GetOptions, GetRange, ObjectStore, ObjectStoreExt as _,
-    PutPayload, RetryConfig, WriteMultipart,
+    ClientOptions, CredentialProvider, GetOptions, GetRange, MultipartUpload, ObjectStore,
+    ObjectStoreExt as _, PutPayload, RetryConfig,
     aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential},
     local::LocalFileSystem,
     path::Path,
 };
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::JoinSet,
+};
 
 use super::domain::{ContentType, FileId, Sha256Digest};
 use crate::{
@@ -40,10 +56,20 @@ use crate::{
     storage::{StoreError, aws},
 };
 
-/// Bytes per uploaded part: S3's smallest allowed part (all but the last).
+/// Bytes per uploaded S3 part: S3's smallest allowed part (all but the last). Every part but the last is
+/// exactly this long, which every S3-compatible store accepts.
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
 /// Parts uploading at once, per upload.
 pub const PARTS_IN_FLIGHT: usize = 2;
+/// Received bytes an upload holds in memory before writing them out (to the staging file, or to the part
+/// gathering on disk): all that a stalled upload keeps, whatever it has sent.
+pub const BUFFER_BYTES: usize = 64 * 1024;
+/// S3 parts in memory at once, across all uploads (each [`PART_SIZE`]): 80 MiB. An upload whose part is
+/// ready waits for one of these, and meanwhile reads no more of its body.
+pub const PART_BUFFERS: usize = 16;
+
+// A part is a whole number of buffers, so the parts gathered on disk come out exactly `PART_SIZE` long.
+const _: () = assert!(PART_SIZE.is_multiple_of(BUFFER_BYTES));
 
 /// What streaming an upload found out about the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,15 +206,23 @@ pub struct Objects {
     backend: &'static str,
     /// The same store when it is a local directory, for small reads in one trip (see [`Objects::get`]).
     local: Option<Arc<LocalFileSystem>>,
+    /// Where remote uploads gather each part on disk.
+    spool_dir: Arc<FsPath>,
+    /// One permit per part in memory ([`PART_BUFFERS`]).
+    part_buffers: Arc<Semaphore>,
 }
 
 impl Objects {
     /// Opens the store `url` names. A local directory is created if missing; S3 is not contacted here (the
     /// bucket is Terraform's), so the service starts while S3 is unreachable and answers 503 for files.
+    ///
+    /// For S3, `spool_dir` is where uploads gather their parts; it is checked to be writable here, since
+    /// without it no upload larger than a buffer could be stored.
     pub async fn open(
         url: &ObjectStoreUrl,
         sse: &S3Sse,
         aws: &AwsSettings,
+        spool_dir: &FsPath,
     ) -> anyhow::Result<Self> {
         match url {
             ObjectStoreUrl::File(dir) => {
@@ -251,18 +285,39 @@ impl Objects {
                 let store = builder
                     .build()
                     .context("could not configure the S3 client")?;
-                Ok(Self::from_store(Arc::new(store), prefix, "s3"))
+                let dir = spool_dir.to_owned();
+                tokio::task::spawn_blocking(move || tempfile::tempfile_in(&dir).map(drop))
+                    .await
+                    .context("checking the upload spool directory")?
+                    .with_context(|| {
+                        format!(
+                            "cannot write to the upload spool directory {} (STRATUS_UPLOAD_SPOOL_DIR)",
+                            spool_dir.display()
+                        )
+                    })?;
+                Ok(Self::from_store(Arc::new(store), prefix, "s3").with_spool_dir(spool_dir))
             }
         }
     }
 
-    /// Wraps any `object_store` implementation (tests use the in-memory one).
+    /// Wraps any `object_store` implementation (tests use the in-memory one). Uploads to it gather their
+    /// parts in the system's temporary directory unless [`Objects::with_spool_dir`] says otherwise.
     pub fn from_store(store: Arc<dyn ObjectStore>, prefix: &str, backend: &'static str) -> Self {
         Self {
             store,
             prefix: Path::from(prefix.trim_matches('/')),
             backend,
             local: None,
+            spool_dir: Arc::from(std::env::temp_dir().as_path()),
+            part_buffers: Arc::new(Semaphore::new(PART_BUFFERS)),
+        }
+    }
+
+    /// Gathers remote uploads' parts in `dir`.
+    pub fn with_spool_dir(self, dir: &FsPath) -> Self {
+        Self {
+            spool_dir: Arc::from(dir),
+            ..self
         }
     }
 
@@ -276,8 +331,9 @@ impl Objects {
     }
 
     /// Streams `body` into the object `id`, hashing and sniffing on the way, refusing more than `limit`
-    /// bytes. On any failure nothing is left behind (best effort: a failed abort is logged, the sweep
-    /// finds what remains).
+    /// bytes. At most [`BUFFER_BYTES`] of the body are held in memory between writes (see the module
+    /// doc). On any failure nothing is left behind (best effort: a failed abort is logged, the sweep finds
+    /// what remains).
     #[tracing::instrument(name = "Store an object", skip_all, fields(backend = self.backend, file_id = %id))]
     pub async fn put_stream<S, E>(
         &self,
@@ -290,14 +346,10 @@ impl Objects {
         E: Into<anyhow::Error>,
     {
         let mut body = pin!(body);
-        let key = self.key(id);
         let mut hasher = Sha256::new();
         let mut head: Vec<u8> = Vec::new();
         let mut size: u64 = 0;
-        // The first part is held back: a file that fits in it is written with one PUT.
-        let mut pending: Vec<Bytes> = Vec::new();
-        let mut pending_len = 0usize;
-        let mut upload: Option<AbortOnDrop> = None;
+        let mut writer = ObjectWriter::new(self, self.key(id));
         let streamed: Result<(), IngestError> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| IngestError::Body(e.into()))?;
@@ -310,46 +362,17 @@ impl Objects {
                     let take = (ContentType::SNIFF_BYTES - head.len()).min(chunk.len());
                     head.extend_from_slice(&chunk[..take]);
                 }
-                match upload.as_mut() {
-                    Some(writer) => writer.put(chunk).await?,
-                    None => {
-                        pending_len += chunk.len();
-                        pending.push(chunk);
-                        if pending_len > PART_SIZE {
-                            let started = self
-                                .store
-                                .put_multipart(&key)
-                                .await
-                                .map_err(|e| unavailable("starting a multipart upload", e))?;
-                            let writer = upload.insert(AbortOnDrop::new(
-                                WriteMultipart::new_with_chunk_size(started, PART_SIZE),
-                            ));
-                            for part in pending.drain(..) {
-                                writer.put(part).await?;
-                            }
-                        }
-                    }
-                }
+                writer.write(&chunk).await?;
             }
             Ok(())
         }
         .await;
         if let Err(err) = streamed {
             // Abort now rather than on drop: the answer (413, 400) promises that nothing was kept.
-            if let Some(mut writer) = upload.take() {
-                writer.abort().await;
-            }
+            writer.abort().await;
             return Err(err);
         }
-        match upload {
-            Some(writer) => writer.finish().await?,
-            None => {
-                self.store
-                    .put(&key, PutPayload::from_iter(pending))
-                    .await
-                    .map_err(|e| unavailable("storing an object", e))?;
-            }
-        }
+        writer.finish().await?;
         Ok(Ingested {
             size,
             sha256: Sha256Digest::from_bytes(hasher.finalize().into()),
@@ -474,61 +497,293 @@ fn unavailable(what: &'static str, err: object_store::Error) -> StoreError {
     StoreError::unavailable(anyhow::Error::new(err).context(what))
 }
 
-/// A multipart upload that is aborted when dropped unfinished (a request timeout or a client that went
-/// away drops the handler's future mid-upload).
-struct AbortOnDrop(Option<WriteMultipart>);
+/// One upload's way into the store: a buffer of at most [`BUFFER_BYTES`], then the staging file (local)
+/// or the part gathering on disk (remote), and the multipart upload once one is needed.
+struct ObjectWriter<'a> {
+    objects: &'a Objects,
+    key: Path,
+    /// Received bytes not yet written out. Written out when full and more bytes come, so a file that fits
+    /// in it is one `PUT`.
+    buffer: BytesMut,
+    /// Remote stores: the current part so far, on disk.
+    spool: Option<Spool>,
+    /// The multipart upload, once the file outgrew the buffer (local) or a part (remote).
+    upload: Option<Upload>,
+}
 
-impl AbortOnDrop {
-    fn new(writer: WriteMultipart) -> Self {
-        Self(Some(writer))
+/// The bytes of the part being gathered, in an unnamed temporary file (gone when its handle closes).
+struct Spool {
+    file: std::fs::File,
+    len: usize,
+}
+
+/// A started multipart upload and its parts in flight. Dropped unfinished (a request timeout, a client
+/// that went away), its part tasks stop and the upload is aborted.
+struct Upload {
+    multipart: Option<Box<dyn MultipartUpload>>,
+    parts: JoinSet<object_store::Result<()>>,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn new(objects: &'a Objects, key: Path) -> Self {
+        Self {
+            objects,
+            key,
+            buffer: BytesMut::new(),
+            spool: None,
+            upload: None,
+        }
     }
 
-    /// Queues `chunk`, first waiting while [`PARTS_IN_FLIGHT`] parts are uploading (back-pressure: the
-    /// request body is read no faster than the store takes it).
-    async fn put(&mut self, chunk: Bytes) -> Result<(), IngestError> {
-        let Some(writer) = self.0.as_mut() else {
-            return Ok(());
-        };
-        if let Err(err) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
-            self.abort().await;
-            return Err(unavailable("uploading a part", err).into());
+    /// Takes `bytes` in, writing the buffer out each time it is full and more bytes follow.
+    async fn write(&mut self, mut bytes: &[u8]) -> Result<(), IngestError> {
+        while !bytes.is_empty() {
+            if self.buffer.len() == BUFFER_BYTES {
+                self.write_out().await?;
+            }
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve(BUFFER_BYTES);
+            }
+            let take = (BUFFER_BYTES - self.buffer.len()).min(bytes.len());
+            self.buffer.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
         }
-        writer.put(chunk);
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<(), IngestError> {
-        let Some(writer) = self.0.take() else {
-            return Ok(());
+    /// Writes the (full) buffer out: as the next part of the local staging file, or onto the remote part
+    /// gathering on disk, which is sent once it is [`PART_SIZE`] long.
+    async fn write_out(&mut self) -> Result<(), IngestError> {
+        let full = self.buffer.split().freeze();
+        if self.objects.local.is_some() {
+            return self.send_part(PutPayload::from(full), None).await;
+        }
+        let spool = match self.spool.take() {
+            Some(spool) => spool,
+            None => Spool::create(&self.objects.spool_dir).await?,
         };
-        // `finish` aborts the upload itself when completing it fails.
-        writer
-            .finish()
-            .await
-            .map(drop)
-            .map_err(|e| unavailable("completing a multipart upload", e).into())
+        let spool = spool.append(full).await?;
+        if spool.len < PART_SIZE {
+            self.spool = Some(spool);
+            return Ok(());
+        }
+        // Room for the part before it is read into memory: this upload's own limit, then everyone's.
+        self.wait_for_parts(PARTS_IN_FLIGHT - 1).await?;
+        let permit = self.part_buffer().await?;
+        let (spool, part) = spool.take_all().await?;
+        self.spool = Some(spool);
+        self.send_part(PutPayload::from(part), Some(permit)).await
     }
 
+    /// Waits for one of the [`PART_BUFFERS`] (the semaphore is never closed, so it always comes).
+    /// The future does not borrow `self`: it must be `Send`, and the multipart upload in `self` is not
+    /// `Sync`.
+    fn part_buffer(
+        &self,
+    ) -> impl Future<Output = Result<OwnedSemaphorePermit, IngestError>> + Send + 'static {
+        let buffers = Arc::clone(&self.objects.part_buffers);
+        async move {
+            buffers
+                .acquire_owned()
+                .await
+                .map_err(|e| IngestError::Store(StoreError::unavailable(e)))
+        }
+    }
+
+    /// Starts the multipart upload if need be, and sends `part` in a task of its own (holding `permit`
+    /// until it is sent), so parts go on uploading while the body is awaited.
+    async fn send_part(
+        &mut self,
+        part: PutPayload,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<(), IngestError> {
+        if self.upload.is_none() {
+            let multipart = self
+                .objects
+                .store
+                .put_multipart(&self.key)
+                .await
+                .map_err(|e| unavailable("starting a multipart upload", e))?;
+            self.upload = Some(Upload {
+                multipart: Some(multipart),
+                parts: JoinSet::new(),
+            });
+        }
+        self.wait_for_parts(PARTS_IN_FLIGHT - 1).await?;
+        let Some(upload) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        let Some(multipart) = upload.multipart.as_mut() else {
+            return Ok(());
+        };
+        let sending = multipart.put_part(part);
+        upload.parts.spawn(async move {
+            let sent = sending.await;
+            drop(permit);
+            sent
+        });
+        Ok(())
+    }
+
+    /// Waits until at most `most` parts are in flight; the first failed part fails the upload.
+    async fn wait_for_parts(&mut self, most: usize) -> Result<(), IngestError> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Ok(());
+        };
+        while upload.parts.len() > most {
+            match upload.parts.join_next().await {
+                Some(Ok(Ok(()))) | None => {}
+                Some(Ok(Err(err))) => return Err(unavailable("uploading a part", err).into()),
+                Some(Err(err)) => {
+                    return Err(IngestError::Store(StoreError::unavailable(
+                        anyhow::Error::new(err).context("uploading a part"),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and makes the object visible: one `PUT` when nothing was written out yet,
+    /// else the last part and the completion of the multipart upload. When that fails, the multipart
+    /// upload is aborted before the error is returned.
+    async fn finish(mut self) -> Result<(), IngestError> {
+        let finished = self.complete().await;
+        if finished.is_err() {
+            self.abort().await;
+        }
+        finished
+    }
+
+    async fn complete(&mut self) -> Result<(), IngestError> {
+        let last = self.buffer.split().freeze();
+        let mut permit = None;
+        let rest = match self.spool.take() {
+            Some(spool) if spool.len > 0 => {
+                permit = Some(self.part_buffer().await?);
+                let (_, gathered) = spool.take_all().await?;
+                PutPayload::from_iter([gathered, last])
+            }
+            _ => PutPayload::from(last),
+        };
+        if self.upload.is_none() {
+            self.objects
+                .store
+                .put(&self.key, rest)
+                .await
+                .map_err(|e| unavailable("storing an object", e))?;
+            drop(permit);
+            return Ok(());
+        }
+        if rest.content_length() > 0 {
+            self.send_part(rest, permit).await?;
+        }
+        self.wait_for_parts(0).await?;
+        let Some(multipart) = self.upload.as_mut().and_then(|u| u.multipart.as_mut()) else {
+            return Ok(());
+        };
+        multipart
+            .complete()
+            .await
+            .map_err(|e| unavailable("completing a multipart upload", e))?;
+        // Complete: nothing is left to abort.
+        if let Some(upload) = self.upload.as_mut() {
+            upload.multipart = None;
+        }
+        Ok(())
+    }
+
+    /// Stops the parts in flight and aborts the multipart upload, if one was started.
     async fn abort(&mut self) {
-        if let Some(writer) = self.0.take()
-            && let Err(err) = writer.abort().await
+        let Some(upload) = self.upload.as_mut() else {
+            return;
+        };
+        upload.parts.shutdown().await;
+        if let Some(mut multipart) = upload.multipart.take()
+            && let Err(err) = multipart.abort().await
         {
             tracing::warn!(error.message = %err, "could not abort a multipart upload; the sweep will remove it");
         }
     }
 }
 
-impl Drop for AbortOnDrop {
+impl Drop for Upload {
     fn drop(&mut self) {
-        if let Some(writer) = self.0.take()
+        self.parts.abort_all();
+        if let Some(mut multipart) = self.multipart.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
             runtime.spawn(async move {
-                if let Err(err) = writer.abort().await {
+                if let Err(err) = multipart.abort().await {
                     tracing::warn!(error.message = %err, "could not abort an abandoned multipart upload");
                 }
             });
         }
+    }
+}
+
+impl Spool {
+    /// An unnamed temporary file in `dir` (`O_TMPFILE` where the file system has it).
+    async fn create(dir: &Arc<FsPath>) -> Result<Self, IngestError> {
+        let dir = Arc::clone(dir);
+        let file = blocking("creating an upload spool file", move || {
+            tempfile::tempfile_in(&*dir)
+        })
+        .await?;
+        Ok(Self { file, len: 0 })
+    }
+
+    /// Appends `bytes` (on a blocking thread: a disk write).
+    async fn append(self, bytes: Bytes) -> Result<Self, IngestError> {
+        let Self { mut file, len } = self;
+        blocking("writing to an upload spool file", move || {
+            file.write_all(&bytes)?;
+            Ok(Self {
+                file,
+                len: len + bytes.len(),
+            })
+        })
+        .await
+    }
+
+    /// Reads everything gathered into memory and empties the file for the next part.
+    async fn take_all(self) -> Result<(Self, Bytes), IngestError> {
+        let Self { mut file, len } = self;
+        blocking("reading an upload spool file", move || {
+            let mut gathered = Vec::with_capacity(len);
+            file.seek(SeekFrom::Start(0))?;
+            (&mut file).take(len as u64).read_to_end(&mut gathered)?;
+            if gathered.len() != len {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the spool file ended after {} of {len} bytes",
+                        gathered.len()
+                    ),
+                ));
+            }
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            Ok((Self { file, len: 0 }, Bytes::from(gathered)))
+        })
+        .await
+    }
+}
+
+/// Runs file I/O on the blocking pool, as a store error when it fails.
+async fn blocking<T, F>(what: &'static str, work: F) -> Result<T, IngestError>
+where
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(IngestError::Store(StoreError::unavailable(
+            anyhow::Error::new(err).context(what),
+        ))),
+        Err(err) => Err(IngestError::Store(StoreError::unavailable(
+            anyhow::Error::new(err).context(what),
+        ))),
     }
 }
 

@@ -8,11 +8,8 @@
 use std::{
     borrow::Cow,
     net::{IpAddr, SocketAddr},
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
 };
 
 use axum::BoxError;
@@ -24,6 +21,7 @@ use axum::{
 use ipnet::IpNet;
 
 use super::{AppState, error::ApiError};
+use crate::config::MinTransferRate;
 
 /// The largest form or JSON body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -253,10 +251,189 @@ impl FromRequestParts<AppState> for ClientContext {
     }
 }
 
+/// Why [`paced`] cut a body off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyCut {
+    /// No byte arrived for this long.
+    #[error("no data arrived for {0:?}")]
+    Stalled(Duration),
+    /// A window of waiting for the client brought fewer bytes than the minimum rate asks.
+    #[error(
+        "less than {} bytes per second arrived over {:?}",
+        .0.bytes_per_second,
+        .0.window
+    )]
+    TooSlow(MinTransferRate),
+}
+
+/// How long [`paced`] has waited for the client in the current window, and what came in it.
+#[derive(Debug)]
+struct Pace<S> {
+    stream: S,
+    waited: Duration,
+    bytes: u64,
+}
+
+/// The body as a stream that ends with an error, and records why in `cut` (so the handler can answer
+/// 408 however the error was wrapped on its way up), when
+/// - no byte arrives for `idle` (a client that stopped sending), or
+/// - `min_rate` is given and a window of time spent waiting for the client brings fewer bytes than it
+///   asks (a slowloris that sends a byte every few seconds, never idle for long). The first window is the
+///   grace period every upload gets.
+///
+/// Only time spent waiting for the client counts towards a window: while the handler is busy (writing to
+/// the object store, say) the body is not read, and that is not the client's slowness.
+pub fn paced(
+    body: Body,
+    idle: Duration,
+    min_rate: Option<MinTransferRate>,
+    cut: Arc<OnceLock<BodyCut>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
+    let start = Pace {
+        stream: body.into_data_stream(),
+        waited: Duration::ZERO,
+        bytes: 0,
+    };
+    futures_util::stream::unfold(Some(start), move |pace| {
+        let cut = Arc::clone(&cut);
+        async move {
+            let mut pace = pace?;
+            let stop = |why: BodyCut| {
+                let _ = cut.set(why);
+                Some((Err(BoxError::from(why)), None))
+            };
+            let mut since = Instant::now();
+            let idle_at = since + idle;
+            loop {
+                let window_end =
+                    min_rate.map(|rate| since + rate.window.saturating_sub(pace.waited));
+                let wake = window_end.map_or(idle_at, |end| end.min(idle_at));
+                match tokio::time::timeout_at(
+                    wake.into(),
+                    futures_util::StreamExt::next(&mut pace.stream),
+                )
+                .await
+                {
+                    Ok(Some(Ok(chunk))) => {
+                        pace.waited += since.elapsed();
+                        pace.bytes += chunk.len() as u64;
+                        if let Some(rate) = min_rate
+                            && pace.waited >= rate.window
+                        {
+                            if pace.bytes < rate.bytes_per_window() {
+                                return stop(BodyCut::TooSlow(rate));
+                            }
+                            pace.waited = Duration::ZERO;
+                            pace.bytes = 0;
+                        }
+                        return Some((Ok(chunk), Some(pace)));
+                    }
+                    Ok(Some(Err(err))) => return Some((Err(BoxError::from(err)), None)),
+                    Ok(None) => return None,
+                    Err(_) => {
+                        let now = Instant::now();
+                        if now >= idle_at {
+                            return stop(BodyCut::Stalled(idle));
+                        }
+                        // A window ended while waiting: judge it, then wait on in a new one.
+                        if let Some(rate) = min_rate {
+                            if pace.bytes < rate.bytes_per_window() {
+                                return stop(BodyCut::TooSlow(rate));
+                            }
+                            pace.waited = Duration::ZERO;
+                            pace.bytes = 0;
+                        }
+                        since = now;
+                    }
+                }
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+
+    /// A body whose chunks each come after a pause.
+    fn timed_body(pause: Duration, chunk: &'static [u8], count: usize) -> Body {
+        Body::from_stream(futures_util::stream::unfold(
+            count,
+            move |left| async move {
+                if left == 0 {
+                    return None;
+                }
+                tokio::time::sleep(pause).await;
+                Some((Ok::<_, std::io::Error>(Bytes::from_static(chunk)), left - 1))
+            },
+        ))
+    }
+
+    /// Reads a paced body to its end: the bytes, or the error, and why it was cut.
+    async fn read_paced(
+        body: Body,
+        idle: Duration,
+        rate: Option<MinTransferRate>,
+    ) -> (Result<u64, String>, Option<BodyCut>) {
+        let cut = Arc::new(OnceLock::new());
+        let mut stream = std::pin::pin!(paced(body, idle, rate, Arc::clone(&cut)));
+        let mut total = 0;
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            match chunk {
+                Ok(bytes) => total += bytes.len() as u64,
+                Err(err) => return (Err(err.to_string()), cut.get().copied()),
+            }
+        }
+        (Ok(total), cut.get().copied())
+    }
+
+    #[tokio::test]
+    async fn a_body_below_the_minimum_rate_is_cut_and_a_brisk_or_unjudged_one_is_not() {
+        let rate = MinTransferRate::new(1000, Duration::from_millis(200))
+            .ok()
+            .flatten()
+            .expect("a rate");
+        let idle = Duration::from_secs(5);
+        // 10 bytes every 20 ms, about 500 B/s: cut at the end of the first window.
+        let (read, cut) = read_paced(
+            timed_body(Duration::from_millis(20), b"0123456789", 50),
+            idle,
+            Some(rate),
+        )
+        .await;
+        assert!(read.is_err(), "{read:?}");
+        assert_eq!(cut, Some(BodyCut::TooSlow(rate)));
+        // 100 bytes every 20 ms, about 5 kB/s, over five windows: read whole.
+        let (read, cut) = read_paced(
+            timed_body(Duration::from_millis(20), &[b'x'; 100], 50),
+            idle,
+            Some(rate),
+        )
+        .await;
+        assert_eq!((read, cut), (Ok(5000), None));
+        // Without a minimum rate the slow body is read whole.
+        let (read, cut) = read_paced(
+            timed_body(Duration::from_millis(20), b"0123456789", 20),
+            idle,
+            None,
+        )
+        .await;
+        assert_eq!((read, cut), (Ok(200), None));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_is_cut_at_the_idle_timeout() {
+        let idle = Duration::from_millis(100);
+        let (read, cut) = read_paced(
+            timed_body(Duration::from_millis(300), b"late", 1),
+            idle,
+            None,
+        )
+        .await;
+        assert!(read.is_err(), "{read:?}");
+        assert_eq!(cut, Some(BodyCut::Stalled(idle)));
+    }
 
     proptest::proptest! {
         /// Any bytes: refused, or every field decodes to text; nothing panics.
@@ -394,35 +571,4 @@ mod tests {
             }
         );
     }
-}
-
-/// Why [`stall_limited`] ended a body.
-#[derive(Debug, thiserror::Error)]
-#[error("no data arrived for {0:?}")]
-pub struct BodyStalled(Duration);
-
-/// The body as a stream that ends with an error when no bytes arrive for `idle` (a client that stopped
-/// sending, a slowloris), and sets `stalled` so the handler can answer 408 however the error was wrapped
-/// on its way up. Long uploads are fine as long as they keep moving.
-pub fn stall_limited(
-    body: Body,
-    idle: Duration,
-    stalled: Arc<AtomicBool>,
-) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
-    let stream = body.into_data_stream();
-    futures_util::stream::unfold(Some(stream), move |stream| {
-        let stalled = Arc::clone(&stalled);
-        async move {
-            let mut stream = stream?;
-            match tokio::time::timeout(idle, futures_util::StreamExt::next(&mut stream)).await {
-                Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(stream))),
-                Ok(Some(Err(err))) => Some((Err(BoxError::from(err)), None)),
-                Ok(None) => None,
-                Err(_) => {
-                    stalled.store(true, Ordering::Release);
-                    Some((Err(BoxError::from(BodyStalled(idle))), None))
-                }
-            }
-        }
-    })
 }

@@ -13,14 +13,14 @@
 //! Uploads and deletes need write access (`auth::WriteAccess`); with no admin configured they are open and
 //! the page says so.
 //!
-//! An upload must finish within `STRATUS_REQUEST_TIMEOUT`, like any request: raise it where large files
-//! come over slow links.
+//! An upload takes a slot of its own pool (`STRATUS_MAX_CONCURRENT_UPLOADS`; full: 503 at once), so slow
+//! uploads never take the slots pages and the API are served from. It must finish within
+//! `STRATUS_UPLOAD_TIMEOUT`, never pause longer than `STRATUS_REQUEST_TIMEOUT`, and arrive at
+//! `STRATUS_UPLOAD_MIN_BYTES_PER_SECOND` or faster (averaged over `STRATUS_UPLOAD_RATE_WINDOW`); a body
+//! that does not is answered 408 and nothing is kept.
 
 use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, OnceLock},
     time::Duration,
 };
 
@@ -42,12 +42,14 @@ use super::{
     csrf,
     error::{ApiError, HtmlError, Problem},
     extract::{
-        self, ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type,
+        self, BodyCut, ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body,
+        require_content_type,
     },
     middleware::current_request_id,
     pages::{self, PageChrome},
 };
 use crate::{
+    config::MinTransferRate,
     domain::{
         Cursor, PageLimit, PageRequest,
         submission::{format_for_people, format_timestamp},
@@ -204,6 +206,17 @@ enum UploadError {
     TooLarge(u64),
     /// No byte of the body arrived for this long.
     Stalled(Duration),
+    /// The body arrived below the minimum rate.
+    TooSlow(MinTransferRate),
+}
+
+impl From<BodyCut> for UploadError {
+    fn from(cut: BodyCut) -> Self {
+        match cut {
+            BodyCut::Stalled(idle) => Self::Stalled(idle),
+            BodyCut::TooSlow(rate) => Self::TooSlow(rate),
+        }
+    }
 }
 
 impl From<ApiError> for UploadError {
@@ -231,10 +244,41 @@ impl From<IngestError> for UploadError {
     }
 }
 
+/// An upload that failed while streaming its file, under a file limit of `limit` bytes.
+///
+/// The body as a whole has a limit too (the file's plus room for the framing and small fields), enforced
+/// by multer as it reads ahead of the file's bytes; a body over it (which only a chunked upload can send:
+/// a declared length over it is refused before reading) arrives here as a broken body. It means the same
+/// as the file limit, so it is answered the same: 413, not 400.
+fn ingest_error(err: IngestError, limit: u64) -> UploadError {
+    match err {
+        IngestError::Body(cause) if body_over_limit(&cause) => UploadError::TooLarge(limit),
+        other => other.into(),
+    }
+}
+
+/// Whether `cause` is multer's whole-body limit, however it was wrapped.
+fn body_over_limit(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<multer::Error>(),
+            Some(multer::Error::StreamSizeExceeded { .. })
+        )
+    })
+}
+
 fn stalled_sentence(idle: Duration) -> String {
     format!(
         "The upload stalled: no data arrived for {} s. Nothing was stored; please try again.",
         idle.as_secs()
+    )
+}
+
+fn too_slow_sentence(rate: MinTransferRate) -> String {
+    format!(
+        "The upload arrived too slowly: less than {} bytes per second over {} s. Nothing was stored; please try again on a faster connection.",
+        rate.bytes_per_second,
+        rate.window.as_secs_f64()
     )
 }
 
@@ -253,6 +297,7 @@ impl UploadError {
                 problem(StatusCode::PAYLOAD_TOO_LARGE, too_large_sentence(limit))
             }
             Self::Stalled(idle) => problem(StatusCode::REQUEST_TIMEOUT, stalled_sentence(idle)),
+            Self::TooSlow(rate) => problem(StatusCode::REQUEST_TIMEOUT, too_slow_sentence(rate)),
         }
     }
 
@@ -269,6 +314,12 @@ impl UploadError {
             Self::Stalled(idle) => {
                 let mut response =
                     HtmlError(ApiError::BadRequest(stalled_sentence(idle))).into_response();
+                *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+                response
+            }
+            Self::TooSlow(rate) => {
+                let mut response =
+                    HtmlError(ApiError::BadRequest(too_slow_sentence(rate))).into_response();
                 *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
                 response
             }
@@ -327,8 +378,13 @@ async fn receive_upload(
             .for_field("owner", SMALL_FIELD_BYTES)
             .for_field("csrf_token", SMALL_FIELD_BYTES),
     );
-    let stalled = Arc::new(AtomicBool::new(false));
-    let body = extract::stall_limited(body, state.body_idle_timeout, Arc::clone(&stalled));
+    let cut = Arc::new(OnceLock::new());
+    let body = extract::paced(
+        body,
+        state.body_idle_timeout,
+        state.upload_min_rate,
+        Arc::clone(&cut),
+    );
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let mut owner: Option<UserId> = None;
     let mut owner_checked = false;
@@ -373,7 +429,11 @@ async fn receive_upload(
                     }
                     let name = FileName::sanitize(field.file_name().unwrap_or_default());
                     let bytes = field.map(|chunk| chunk.map_err(anyhow::Error::new));
-                    let meta = state.files.upload(name, owner, bytes).await?;
+                    let meta = state
+                        .files
+                        .upload(name, owner, bytes)
+                        .await
+                        .map_err(|e| ingest_error(e, limit))?;
                     stored = Some(meta);
                 }
                 Some(other) => {
@@ -419,9 +479,10 @@ async fn receive_upload(
             if let Some(meta) = stored {
                 undo(state, meta.id).await;
             }
-            // However the read error was wrapped on its way up: a body that stopped arriving is a 408.
-            if stalled.load(Ordering::Acquire) {
-                return Err(UploadError::Stalled(state.body_idle_timeout));
+            // However the read error was wrapped on its way up: a body that stopped arriving, or came too
+            // slowly, is a 408.
+            if let Some(cut) = cut.get() {
+                return Err((*cut).into());
             }
             Err(err)
         }
@@ -482,10 +543,11 @@ fn multipart_error(err: multer::Error, limit: u64) -> UploadError {
          headers(("Location" = String, description = "URL of the new file's metadata"))),
         (status = 400, description = "Not a readable upload (no `file` part, an unknown part, a broken body)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "An admin is configured and no valid bearer token was sent", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body stopped arriving (no byte for STRATUS_REQUEST_TIMEOUT) or arrived below STRATUS_UPLOAD_MIN_BYTES_PER_SECOND; nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Over STRATUS_MAX_UPLOAD_BYTES; nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The owner is not a user", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The object store or the metadata store is unavailable; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many uploads in progress (STRATUS_MAX_CONCURRENT_UPLOADS; Retry-After says when to try again), or the object store or the metadata store is unavailable; nothing was stored", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn upload_file(

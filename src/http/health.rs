@@ -1,8 +1,12 @@
 //! Health, split as the AWS Builders' Library recommends:
 //! - `GET /health/live`: liveness, shallow. 200 while the process can serve; touches nothing else, so a
 //!   database outage never gets healthy processes restarted.
+//! - `GET /health/ready`: readiness for the load balancer, shallow. 503 while draining or saturated (every
+//!   request slot taken, so the next page or API request would be shed), else 200. It never touches the
+//!   database: a database blip fails every instance's deep check at once, and a load balancer acting on
+//!   that would take the whole fleet out (or ECS replace it) for a problem no instance can fix.
 //! - `GET /health`: readiness, deep. Checks the store within 1 s; 503 when it does not answer or while
-//!   draining, so the load balancer sends traffic elsewhere. The result is cached for up to 1 s and
+//!   draining. It reports saturation too, without failing on it. The result is cached for up to 1 s and
 //!   computed by one caller at a time, so a flood of checks costs the database one query per second.
 
 use std::{
@@ -85,10 +89,74 @@ pub(crate) struct HealthReport {
     /// Which store is configured.
     #[schema(example = "sqlite")]
     pub(crate) backend: &'static str,
+    /// Whether every request slot is taken (the next page or API request would be shed); `/health/ready`
+    /// answers 503 then.
+    #[schema(example = false)]
+    pub(crate) saturated: bool,
     /// Which instance answered.
     pub(crate) instance: String,
     /// Service version.
     pub(crate) version: &'static str,
+}
+
+/// The shallow readiness report.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReadyReport {
+    /// `ready`, `draining` or `saturated`.
+    #[schema(example = "ready")]
+    pub(crate) status: &'static str,
+    /// Page and API requests being handled now.
+    #[schema(example = 3)]
+    pub(crate) requests_in_flight: usize,
+    /// `STRATUS_MAX_CONCURRENT_REQUESTS`: at this many, requests are shed and the instance is saturated.
+    #[schema(example = 1024)]
+    pub(crate) max_concurrent_requests: usize,
+    /// Uploads being received now.
+    #[schema(example = 1)]
+    pub(crate) uploads_in_flight: usize,
+    /// `STRATUS_MAX_CONCURRENT_UPLOADS`: at this many, uploads are refused (pages are still served).
+    #[schema(example = 64)]
+    pub(crate) max_concurrent_uploads: usize,
+    /// Which instance answered.
+    pub(crate) instance: String,
+    /// Service version.
+    pub(crate) version: &'static str,
+}
+
+/// Readiness for the load balancer (shallow: never the database).
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready: serving and a request slot is free", body = ReadyReport),
+        (status = 503, description = "Not ready: draining, or saturated (every request slot taken)", body = ReadyReport),
+    )
+)]
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    let capacity = &state.capacity;
+    let status = if state.lifecycle.is_draining() {
+        "draining"
+    } else if capacity.saturated() {
+        "saturated"
+    } else {
+        "ready"
+    };
+    let report = ReadyReport {
+        status,
+        requests_in_flight: capacity.requests().in_use(),
+        max_concurrent_requests: capacity.requests().size(),
+        uploads_in_flight: capacity.uploads().in_use(),
+        max_concurrent_uploads: capacity.uploads().size(),
+        instance: state.instance.name().to_string(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let code = if status == "ready" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    no_store((code, Json(report)).into_response())
 }
 
 /// Readiness (deep).
@@ -113,6 +181,7 @@ pub(crate) async fn readiness(State(state): State<AppState>) -> Response {
         status,
         database: if up { "connected" } else { "disconnected" },
         backend: state.store.backend(),
+        saturated: state.capacity.saturated(),
         instance: state.instance.name().to_string(),
         version: env!("CARGO_PKG_VERSION"),
     };

@@ -289,9 +289,30 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The most (method, route, status) handles kept. Routes are templates and statuses few, so real traffic
-/// stays far below; a flood of invented methods on unknown paths is still counted, just not cached.
+/// The most (method, route, status) handles kept. Every label comes from a fixed set (see
+/// [`method_label`]; routes are templates or `unmatched`; statuses are the handlers'), so real traffic
+/// stays far below; past it requests are still counted, just not cached.
 const MAX_CACHED_HANDLES: usize = 512;
+
+/// The `method` label: the methods of RFC 9110 and PATCH as themselves, anything else `_OTHER`.
+///
+/// hyper accepts any token as a method, as long as the request head fits its buffer, so the method as
+/// sent would let a client mint a new series (a counter and a histogram of 17 lines) per request: 20,000
+/// invented methods grew `/metrics` to 104 MB, and 2,000-character ones to 856 MB.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "_OTHER",
+    }
+}
 
 /// The request metrics' handles, resolved once per (method, route, status) instead of per request: the
 /// `metrics!` macros build the label strings, hash the key and look it up in the registry on every call.
@@ -307,7 +328,7 @@ struct RouteMetrics {
 
 #[derive(Debug)]
 struct RouteHandles {
-    method: Method,
+    method: &'static str,
     status: StatusCode,
     requests: Counter,
     duration: Histogram,
@@ -321,8 +342,10 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts one answered request and its latency.
+    /// Counts one answered request and its latency. `route` is a route template or `unmatched`, never a
+    /// path as sent.
     fn record(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+        let method = method_label(method);
         let seconds = elapsed.as_secs_f64();
         if let Ok(by_route) = self.by_route.read()
             && let Some(found) = by_route.get(route).and_then(|list| {
@@ -335,12 +358,12 @@ impl RouteMetrics {
             return;
         }
         let labels = [
-            ("method", method.as_str().to_owned()),
+            ("method", method.to_owned()),
             ("route", route.to_owned()),
             ("status", status.as_u16().to_string()),
         ];
         let handles = RouteHandles {
-            method: method.clone(),
+            method,
             status,
             requests: metrics::counter!("http_requests_total", &labels),
             duration: metrics::histogram!("http_request_duration_seconds", &labels),
@@ -387,12 +410,75 @@ const SECURITY_HEADERS: [(HeaderName, &str); 5] = [
     ),
 ];
 
-/// The limits of the routes that do work: one concurrency limit shared by all of them, and each request's
-/// budget.
+/// The request slots of the routes that do work: one pool for pages and the API, and a smaller one of
+/// its own for uploads, whose bodies may take minutes to arrive. A stalled upload then holds an upload
+/// slot, never one the board or the blog are served from.
+#[derive(Debug, Clone)]
+pub struct Capacity {
+    requests: Pool,
+    uploads: Pool,
+}
+
+/// One pool of slots: a permit per request that may run at once.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    permits: Arc<Semaphore>,
+    size: usize,
+    /// Which answer a request that finds the pool full gets.
+    full: Shed,
+}
+
+impl Pool {
+    fn new(size: usize, full: Shed) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+            full,
+        }
+    }
+
+    /// Slots taken now.
+    pub fn in_use(&self) -> usize {
+        self.size.saturating_sub(self.permits.available_permits())
+    }
+
+    /// How many slots there are.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl Capacity {
+    /// `requests` slots for pages and the API, `uploads` for uploads.
+    pub fn new(requests: usize, uploads: usize) -> Self {
+        Self {
+            requests: Pool::new(requests, Shed::Overloaded),
+            uploads: Pool::new(uploads, Shed::UploadsFull),
+        }
+    }
+
+    /// The pool of pages and the API.
+    pub fn requests(&self) -> &Pool {
+        &self.requests
+    }
+
+    /// The pool of uploads.
+    pub fn uploads(&self) -> &Pool {
+        &self.uploads
+    }
+
+    /// Whether every request slot is taken, so the next page or API request would be shed: what
+    /// readiness reports as saturated. A full upload pool is not: pages are still served.
+    pub fn saturated(&self) -> bool {
+        self.requests.permits.available_permits() == 0
+    }
+}
+
+/// The limits of the routes that do work: the pool their slot comes from, and each request's budget.
 #[derive(Debug, Clone)]
 pub struct Bounds {
-    /// One permit per request that may run at once.
-    pub permits: Arc<Semaphore>,
+    /// The pool of slots this route takes one from.
+    pub pool: Pool,
     /// When the request must be answered: store calls give up then (`storage::with_deadline`).
     pub budget: Duration,
     /// How much longer a write already under way may take to report its real outcome (the statement
@@ -400,9 +486,9 @@ pub struct Bounds {
     pub grace: Duration,
 }
 
-/// With `bounds` (the routes that do work): sheds a request at once with 503 + `Retry-After` when the
-/// concurrency limit is reached (never queueing without bound), gives its store calls a deadline, and
-/// abandons it with 503 after budget + grace. Without (health, metrics, assets): just answers it.
+/// With `bounds` (the routes that do work): sheds a request at once with 503 + `Retry-After` when its pool
+/// is full (never queueing without bound), gives its store calls a deadline, and abandons it with 503
+/// after budget + grace. Without (health, metrics, assets): just answers it.
 ///
 /// One function instead of tower's `HandleError` + `LoadShed` + `GlobalConcurrencyLimit` + `Timeout` +
 /// a deadline layer: the same behaviour, one boxed future and one timer per request instead of five
@@ -416,8 +502,8 @@ where
         return response;
     };
     let api = request.uri().path().starts_with("/api/");
-    let Ok(_permit) = bounds.permits.try_acquire() else {
-        return shed(Shed::Overloaded, api);
+    let Ok(_permit) = bounds.pool.permits.try_acquire() else {
+        return shed(bounds.pool.full, api);
     };
     let deadline = tokio::time::Instant::now() + bounds.budget;
     match tokio::time::timeout_at(
@@ -435,9 +521,17 @@ where
 /// Why a request was answered 503 by [`bound`].
 #[derive(Debug, Clone, Copy)]
 enum Shed {
+    /// Every request slot is taken.
     Overloaded,
+    /// Every upload slot is taken.
+    UploadsFull,
+    /// Over its budget.
     TimedOut,
 }
+
+/// How long a client refused for a full upload pool is asked to wait, in seconds: upload slots free up as
+/// uploads finish, which takes seconds to minutes, not the second an ordinary request takes.
+const UPLOADS_RETRY_AFTER: &str = "10";
 
 /// 503 with `Retry-After`: problem+json for the API, a page for people.
 fn shed(why: Shed, api: bool) -> Response {
@@ -446,16 +540,29 @@ fn shed(why: Shed, api: bool) -> Response {
             metrics::counter!("stratus_load_shed_total", "reason" => "overloaded").increment(1);
             ApiError::Overloaded("The service is busy right now. Please try again in a second.")
         }
+        Shed::UploadsFull => {
+            metrics::counter!("stratus_load_shed_total", "reason" => "uploads").increment(1);
+            ApiError::Overloaded(
+                "Too many uploads are in progress right now; nothing was stored. Please try again in a few seconds.",
+            )
+        }
         Shed::TimedOut => {
             metrics::counter!("stratus_load_shed_total", "reason" => "timeout").increment(1);
             ApiError::Overloaded("The request took too long and was stopped. Please try again.")
         }
     };
-    if api {
+    let mut response = if api {
         error.into_response()
     } else {
         HtmlError(error).into_response()
+    };
+    if matches!(why, Shed::UploadsFull) {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(UPLOADS_RETRY_AFTER),
+        );
     }
+    response
 }
 
 /// Unknown paths: problem+json under `/api`, a page elsewhere.
@@ -534,6 +641,19 @@ mod tests {
         };
         let Ok(answer) = router.oneshot(fine).await;
         assert_eq!(answer.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn known_methods_are_their_own_label_and_invented_ones_share_one() {
+        for known in ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+            let method = Method::from_bytes(known.as_bytes()).expect("a method");
+            assert_eq!(method_label(&method), known);
+        }
+        let long = "Q".repeat(2000);
+        for invented in ["get", "PURGE", "X1", long.as_str()] {
+            let method = Method::from_bytes(invented.as_bytes()).expect("a method");
+            assert_eq!(method_label(&method), "_OTHER", "{invented}");
+        }
     }
 
     #[test]

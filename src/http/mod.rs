@@ -28,7 +28,6 @@ use axum::{
 };
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::Semaphore;
 use tower::Layer as _;
 
 #[doc(hidden)]
@@ -74,6 +73,10 @@ pub struct AppParts {
     pub files: crate::files::Files,
     /// An upload's body may pause this long between bytes (the request timeout) before it is answered 408.
     pub body_idle_timeout: Duration,
+    /// The slowest an upload's body may arrive before it is answered 408; `None`: no minimum.
+    pub upload_min_rate: Option<crate::config::MinTransferRate>,
+    /// The request slots (pages and API; uploads), which readiness reports on.
+    pub capacity: middleware::Capacity,
     /// Batched visit counting.
     pub visits: VisitCounter,
     /// The cached deep health check.
@@ -103,8 +106,6 @@ pub struct Limits {
     /// How much longer a request whose write is already under way may take, to answer with the write's
     /// real outcome (the store's statement timeout).
     pub write_grace: Duration,
-    /// Requests at once before shedding.
-    pub max_concurrent_requests: usize,
     /// The whole-request budget of an upload (`STRATUS_UPLOAD_TIMEOUT`); its body must also keep moving
     /// (`AppState::body_idle_timeout`).
     pub upload_timeout: Duration,
@@ -112,20 +113,19 @@ pub struct Limits {
 
 /// Builds the whole router.
 ///
-/// Health checks and metrics sit outside the concurrency limit and timeout: an overloaded instance must
-/// still answer its liveness probe quickly, or it would be restarted for being busy.
+/// Health checks and metrics sit outside the concurrency limits and timeout: an overloaded instance must
+/// still answer its probes quickly, or it would be restarted for being busy.
 pub fn router(state: AppState, limits: Limits) -> Router {
     // Request id, log line, metrics, response headers and a panicking handler's 500 for every request
-    // (`middleware::observe`); one concurrency limit for all work, where each request has a budget (its
+    // (`middleware::observe`); a concurrency limit for the work, where each request has a budget (its
     // deadline) after which it is shed with 503 and `Retry-After` (`middleware::bound`). One layer per
     // route does both.
     let observer = Arc::new(middleware::Observer::new(&state));
-    let permits = Arc::new(Semaphore::new(limits.max_concurrent_requests));
-    let observed = |budget: Option<Duration>| {
+    let observed = |bounds: Option<(&middleware::Pool, Duration)>| {
         middleware::RequestLayer::new(
             Arc::clone(&observer),
-            budget.map(|budget| middleware::Bounds {
-                permits: Arc::clone(&permits),
+            bounds.map(|(pool, budget)| middleware::Bounds {
+                pool: pool.clone(),
                 budget,
                 // Store calls answer by the request's deadline themselves, except a write already under
                 // way, whose real outcome is worth `write_grace` more (storage::detached).
@@ -134,12 +134,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         )
     };
 
-    // Uploads stream up to STRATUS_MAX_UPLOAD_BYTES: they get the upload budget instead of the request
-    // timeout, and a body that stops moving for a request timeout is answered 408 (http::files).
+    // Uploads stream up to STRATUS_MAX_UPLOAD_BYTES: they take a slot of their own pool, get the upload
+    // budget instead of the request timeout, and a body that stops moving for a request timeout or
+    // arrives below the minimum rate is answered 408 (http::files).
     let uploads = Router::new()
         .route("/files", axum::routing::post(files::upload_from_form))
         .route("/api/v1/files", axum::routing::post(files::upload_file))
-        .route_layer(observed(Some(limits.upload_timeout)));
+        .route_layer(observed(Some((
+            state.capacity.uploads(),
+            limits.upload_timeout,
+        ))));
 
     let work = Router::new()
         .route("/", get(board::show_board).post(board::submit_from_form))
@@ -179,11 +183,15 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         // The blog's readers and its admin (issue 6).
         .merge(blog::routes())
         .merge(admin::routes())
-        .route_layer(observed(Some(limits.request_timeout)));
+        .route_layer(observed(Some((
+            state.capacity.requests(),
+            limits.request_timeout,
+        ))));
 
     let always = Router::new()
         .route("/health", get(health::readiness))
         .route("/health/live", get(health::liveness))
+        .route("/health/ready", get(health::ready))
         .route("/metrics", get(render_metrics))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         .route("/static/{file}", get(pages::serve_asset))

@@ -24,6 +24,7 @@ use super::{api, error, files, health, users};
         files::download_file,
         files::delete_file,
         health::readiness,
+        health::ready,
         health::liveness,
     ),
     components(schemas(
@@ -40,6 +41,7 @@ use super::{api, error, files, health, users};
         error::Problem,
         error::FieldError,
         health::HealthReport,
+        health::ReadyReport,
     )),
     tags(
         (name = "submissions", description = "The eight-digit submission board"),

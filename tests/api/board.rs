@@ -261,6 +261,7 @@ async fn every_successful_view_counts_once_and_other_requests_do_not() {
     for path in [
         "/health",
         "/health/live",
+        "/health/ready",
         "/api/v1/visits",
         "/api/v1/submissions/latest",
         "/metrics",

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::helpers::{Reply, TestApp, csrf_token_in, read, spawn_app_with};
+use crate::helpers::{Reply, StalledUpload, TestApp, csrf_token_in, read, spawn_app_with};
 
 pub const BOUNDARY: &str = "stratus-test-boundary-7MA4YWxkTrZu0gW";
 
@@ -641,12 +641,17 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .expect("VmHWM")
 }
 
-/// Uploading 1 GiB to the real binary raises its peak RSS by less than 32 MiB: the body is streamed to
-/// disk in bounded parts, never held. The bytes are generated on the fly and sent over loopback.
-#[tokio::test]
-async fn a_one_gib_upload_keeps_the_binary_memory_flat() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    const GIB: u64 = 1024 * 1024 * 1024;
+/// The real binary serving files from a temporary directory, and the address it listens on.
+struct Binary {
+    child: tokio::process::Child,
+    pid: u32,
+    address: std::net::SocketAddr,
+    files: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `stratus` on a random port with its database and files in a temporary directory, plus `env`.
+async fn start_binary(env: &[(&str, &str)]) -> Binary {
     let dir = tempfile::tempdir().expect("temp dir");
     let files = dir.path().join("files");
     let mut child = tokio::process::Command::new(BIN)
@@ -657,9 +662,8 @@ async fn a_one_gib_upload_keeps_the_binary_memory_flat() {
             format!("sqlite://{}/stratus.db", dir.path().display()),
         )
         .env("STRATUS_FILES_URL", format!("file://{}", files.display()))
-        .env("STRATUS_MAX_UPLOAD_BYTES", (2 * GIB).to_string())
-        .env("STRATUS_REQUEST_TIMEOUT", "600")
         .env("STRATUS_INSTANCE_METADATA", "hostname")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -687,6 +691,32 @@ async fn a_one_gib_upload_keeps_the_binary_memory_flat() {
             .is_ok_and(|n| n > 0)
         {}
     });
+    Binary {
+        child,
+        pid,
+        address,
+        files,
+        _dir: dir,
+    }
+}
+
+/// Uploading 1 GiB to the real binary raises its peak RSS by less than 32 MiB: the body is streamed to
+/// disk in bounded parts, never held. The bytes are generated on the fly and sent over loopback.
+#[tokio::test]
+async fn a_one_gib_upload_keeps_the_binary_memory_flat() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    const GIB: u64 = 1024 * 1024 * 1024;
+    let Binary {
+        mut child,
+        pid,
+        address,
+        files,
+        _dir,
+    } = start_binary(&[
+        ("STRATUS_MAX_UPLOAD_BYTES", &(2 * GIB).to_string()),
+        ("STRATUS_REQUEST_TIMEOUT", "600"),
+    ])
+    .await;
     // Warm up: one small upload, so allocator pools, connections and the page cache of the binary exist.
     let warm = multipart(&[("file", Some("warm.bin"), &pattern(6 * 1024 * 1024, 1))]);
     let client = reqwest::Client::new();
@@ -750,4 +780,163 @@ async fn a_one_gib_upload_keeps_the_binary_memory_flat() {
         .max();
     assert_eq!(stored, Some(GIB));
     let _ = child.kill().await;
+}
+
+/// Current resident memory (VmRSS) of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Bytes in the store's staging files (uploads under way: `<id>#<n>` beside the objects).
+fn staged_bytes(files: &std::path::Path) -> u64 {
+    std::fs::read_dir(files)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().contains('#'))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// A hundred unauthenticated uploads that send 4 MiB each and then withhold the rest raise the real
+/// binary's resident memory by less than 64 MiB: what has arrived is on disk, and a stalled upload holds
+/// only a small buffer. Once they go on, they finish intact.
+#[tokio::test]
+async fn a_hundred_stalled_uploads_keep_the_binary_memory_small() {
+    const MIB: usize = 1024 * 1024;
+    const UPLOADS: usize = 100;
+    let server = start_binary(&[
+        ("STRATUS_MAX_CONCURRENT_UPLOADS", "128"),
+        ("STRATUS_REQUEST_TIMEOUT", "120"),
+        ("STRATUS_UPLOAD_MIN_BYTES_PER_SECOND", "0"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let warm = multipart(&[("file", Some("warm.bin"), &pattern(6 * MIB, 1))]);
+    let warmed = client
+        .post(format!("http://{}/api/v1/files", server.address))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(warm)
+        .send()
+        .await
+        .expect("warm-up");
+    assert_eq!(warmed.status(), StatusCode::CREATED);
+    let idle = rss_kib(server.pid);
+
+    let mut uploads = futures::future::join_all(
+        (0..UPLOADS).map(|_| StalledUpload::start(server.address, 5 * MIB, 4 * MIB)),
+    )
+    .await;
+    // Until the server has taken in what was sent (it is on disk), for at most 10 s; the highest
+    // resident memory seen on the way counts.
+    let arrived = (UPLOADS * (4 * MIB - 64 * 1024)) as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut held = 0;
+    loop {
+        held = held.max(rss_kib(server.pid));
+        if staged_bytes(&server.files) >= arrived || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held = held.max(rss_kib(server.pid));
+    let grew_mib = held.saturating_sub(idle) as f64 / 1024.0;
+    println!("RSS idle {idle} KiB, with {UPLOADS} stalled uploads {held} KiB: +{grew_mib:.1} MiB");
+    assert!(
+        grew_mib < 64.0,
+        "{UPLOADS} stalled uploads grew RSS by {grew_mib:.1} MiB"
+    );
+    assert!(
+        staged_bytes(&server.files) >= arrived,
+        "what arrived is on disk: {} of {arrived} bytes",
+        staged_bytes(&server.files)
+    );
+    for upload in &mut uploads {
+        assert_eq!(
+            upload.answer_within(Duration::ZERO).await,
+            None,
+            "every upload is still open"
+        );
+    }
+    let finished = futures::future::join_all(uploads.drain(..10).map(StalledUpload::finish)).await;
+    assert!(
+        finished.iter().all(|status| *status == Some(201)),
+        "stalled uploads finish once the bytes come: {finished:?}"
+    );
+}
+
+/// A chunked upload (no length declared) over the limit is 413 with the file-size sentence, as
+/// problem+json for the API and as a page for the form, and nothing is kept.
+#[tokio::test]
+async fn a_chunked_upload_over_the_limit_gets_413_with_a_sentence() {
+    let (app, dir) = spawn_files_app(&["--max-upload-bytes", "1048576"]).await;
+    let chunked = |body: Vec<u8>| {
+        reqwest::Body::wrap_stream(futures::stream::iter(
+            body.chunks(512 * 1024)
+                .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let big = pattern(3 * 1024 * 1024, 4);
+    let api = read(
+        app.client
+            .post(app.url("/api/v1/files"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(chunked(multipart(&[("file", Some("big.bin"), &big)])))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(api.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", api.body);
+    assert_eq!(api.header("content-type"), "application/problem+json");
+    assert!(
+        api.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("too large")),
+        "{}",
+        api.body
+    );
+
+    let token = csrf_token_in(&app.get("/files").await.body);
+    let page = read(
+        app.client
+            .post(app.url("/files"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(chunked(multipart(&[
+                ("csrf_token", None, token.as_bytes()),
+                ("file", Some("big.bin"), &big),
+            ])))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", page.body);
+    assert!(page.header("content-type").starts_with("text/html"));
+    assert!(page.body.contains("too large"), "{}", page.body);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        stored_objects(&dir).is_empty(),
+        "{:?}",
+        stored_objects(&dir)
+    );
 }

@@ -358,3 +358,90 @@ impl SlowRequest {
         .await
     }
 }
+
+/// The multipart boundary of [`StalledUpload`].
+const STALLED_BOUNDARY: &str = "stratus-stalled-upload-boundary-5c1d";
+
+/// An upload to `POST /api/v1/files` that sends its head and the first `sent` bytes of a `file_len`-byte
+/// file, then stops: it holds its connection, and whatever the server keeps for it, until it is
+/// finished or dropped.
+pub struct StalledUpload {
+    stream: tokio::net::TcpStream,
+    file_len: usize,
+    sent: usize,
+}
+
+/// The file byte at `index`: a pattern that is not all one value.
+fn stalled_byte(index: usize) -> u8 {
+    (index % 251) as u8
+}
+
+impl StalledUpload {
+    pub async fn start(address: SocketAddr, file_len: usize, sent: usize) -> Self {
+        use tokio::io::AsyncWriteExt as _;
+        let head = format!(
+            "--{STALLED_BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stalled.bin\"\r\n\r\n"
+        );
+        let tail = format!("\r\n--{STALLED_BOUNDARY}--\r\n");
+        let length = head.len() + file_len + tail.len();
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connects");
+        let request = format!(
+            "POST /api/v1/files HTTP/1.1\r\nHost: {address}\r\nContent-Type: multipart/form-data; boundary={STALLED_BOUNDARY}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{head}"
+        );
+        let mut upload = Self {
+            stream,
+            file_len,
+            sent: 0,
+        };
+        // A server that refused the upload may close the connection while the bytes are still going out:
+        // that is an answer, read later, not a failure here.
+        if upload.stream.write_all(request.as_bytes()).await.is_ok() {
+            let _ = upload.send_file_bytes(sent).await;
+        }
+        upload
+    }
+
+    async fn send_file_bytes(&mut self, count: usize) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let end = (self.sent + count).min(self.file_len);
+        while self.sent < end {
+            let chunk: Vec<u8> = (self.sent..end.min(self.sent + 256 * 1024))
+                .map(stalled_byte)
+                .collect();
+            self.stream.write_all(&chunk).await?;
+            self.sent += chunk.len();
+        }
+        self.stream.flush().await
+    }
+
+    /// The status the server has answered with, if it answers within `wait`; `None` while it still waits
+    /// for the rest of the body.
+    pub async fn answer_within(&mut self, wait: Duration) -> Option<u16> {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = vec![0u8; 4096];
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + wait;
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                Ok(_) => break,
+                Err(_) if got.is_empty() => return None,
+                Err(_) => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&got);
+        text.split(' ').nth(1).and_then(|s| s.parse().ok())
+    }
+
+    /// Sends the rest of the file and the closing boundary, and returns the status of the answer.
+    pub async fn finish(mut self) -> Option<u16> {
+        use tokio::io::AsyncWriteExt as _;
+        let rest = self.file_len - self.sent;
+        self.send_file_bytes(rest).await.ok()?;
+        let tail = format!("\r\n--{STALLED_BOUNDARY}--\r\n");
+        self.stream.write_all(tail.as_bytes()).await.ok()?;
+        self.answer_within(Duration::from_secs(30)).await
+    }
+}

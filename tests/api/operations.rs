@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use crate::helpers::{SlowRequest, read, spawn_app, spawn_app_with};
+use crate::helpers::{SlowRequest, StalledUpload, read, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn readiness_checks_the_database_and_liveness_does_not() {
@@ -36,6 +36,16 @@ async fn draining_turns_readiness_503_while_requests_are_still_served() {
     let ready = read(client.get(app.url("/health")).send().await.expect("sent")).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.json()["status"], "draining");
+    let shallow = read(
+        client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(shallow.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shallow.json()["status"], "draining");
     let live = read(
         client
             .get(app.url("/health/live"))
@@ -195,6 +205,128 @@ async fn over_the_concurrency_limit_requests_are_shed_with_503_and_retry_after_b
         StatusCode::OK,
         "capacity is back"
     );
+}
+
+/// Stalled uploads (more of them than there are request slots) fill only the upload pool: the rest are
+/// refused at once with 503, and the board, the API and readiness keep answering 200.
+#[tokio::test]
+async fn stalled_uploads_fill_only_their_own_pool_and_pages_are_still_served() {
+    let app = spawn_app_with(&[
+        "--max-concurrent-requests",
+        "8",
+        "--max-concurrent-uploads",
+        "3",
+    ])
+    .await;
+    let mut uploads = Vec::new();
+    for _ in 0..12 {
+        uploads.push(StalledUpload::start(app.address, 64 * 1024, 1024).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for path in ["/", "/api/v1/visits", "/blog"] {
+        assert_eq!(app.get(path).await.status, StatusCode::OK, "{path}");
+    }
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+
+    let mut held = 0;
+    let mut refused = 0;
+    for upload in &mut uploads {
+        match upload.answer_within(Duration::from_millis(200)).await {
+            None => held += 1,
+            Some(503) => refused += 1,
+            Some(other) => panic!("a stalled upload was answered {other}"),
+        }
+    }
+    assert_eq!(
+        (held, refused),
+        (3, 9),
+        "the pool holds 3, the rest are refused"
+    );
+
+    let full = read(
+        app.client
+            .post(app.url("/api/v1/files"))
+            .header("content-type", "multipart/form-data; boundary=x")
+            .body("--x--\r\n")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!full.header("retry-after").is_empty(), "Retry-After is set");
+    assert!(
+        full.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("uploads")),
+        "{}",
+        full.body
+    );
+}
+
+/// `/health/ready` turns 503 `saturated` while every request slot is taken (the next request would be
+/// shed) and 200 again once they free; `/health` reports the same in its JSON.
+#[tokio::test]
+async fn readiness_turns_503_while_request_slots_are_exhausted_and_200_after() {
+    let app = spawn_app_with(&["--max-concurrent-requests", "2"]).await;
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert_eq!(ready.json()["status"], "ready");
+    assert_eq!(ready.header("cache-control"), "no-store");
+
+    let holders = [
+        SlowRequest::start(app.address, "holder-a").await,
+        SlowRequest::start(app.address, "holder-b").await,
+    ];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let saturated = app.get("/health/ready").await;
+    assert_eq!(saturated.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        saturated.json()["status"],
+        "saturated",
+        "{}",
+        saturated.body
+    );
+    let deep = app.get("/health").await;
+    assert_eq!(deep.json()["saturated"], true, "{}", deep.body);
+    assert_eq!(app.get("/health/live").await.status, StatusCode::OK);
+
+    for holder in holders {
+        assert_eq!(holder.finish().await, 201);
+    }
+    let ready = app.get("/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    assert_eq!(app.get("/health").await.json()["saturated"], false);
+}
+
+/// A request head over 64 KiB (the connection's read buffer, and the ALB's header limit) is refused with
+/// 431, and the service goes on answering.
+#[tokio::test]
+async fn a_request_head_over_64_kib_is_refused_with_431() {
+    let app = spawn_app().await;
+    let fits = read(
+        app.client
+            .get(app.url("/health/live"))
+            .header("x-padding", "a".repeat(32 * 1024))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(fits.status, StatusCode::OK);
+    let too_big = reqwest::Client::new()
+        .get(app.url("/health/live"))
+        .header("x-padding", "a".repeat(80 * 1024))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        too_big.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    assert_eq!(app.get("/health/live").await.status, StatusCode::OK);
 }
 
 #[tokio::test]

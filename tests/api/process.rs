@@ -468,3 +468,95 @@ async fn latest_number(client: &reqwest::Client, address: std::net::SocketAddr) 
         .expect("JSON");
     latest["number"].clone()
 }
+
+/// The series lines of a Prometheus text page (neither comments nor blank).
+fn series_lines(page: &str) -> Vec<&str> {
+    page.lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect()
+}
+
+/// A flood of invented methods (up to 2,000 characters) and paths adds no series to `/metrics`: every
+/// label comes from a fixed set. Measured on the real binary, whose recorder no other test shares.
+#[tokio::test]
+async fn invented_methods_and_paths_add_no_metric_series() {
+    let app = start(&[]).await;
+    let base = format!("http://{}", app.address);
+    let client = reqwest::Client::new();
+    // One request of each shape: an invented method on a route (405) and on no route (404), a GET on no
+    // route (404), an invented method on the upload route, and `/metrics` itself.
+    let round = |i: usize| {
+        let invented = format!("X{i}{}", "Q".repeat(i * 7 % 2000));
+        let method = reqwest::Method::from_bytes(invented.as_bytes()).expect("a method token");
+        [
+            (method.clone(), "/".to_owned()),
+            (
+                method.clone(),
+                format!("/invented/{i}/{}", "p".repeat(i % 500)),
+            ),
+            (reqwest::Method::GET, format!("/no/such/page/{i}")),
+            (method, "/api/v1/files".to_owned()),
+            (reqwest::Method::GET, "/metrics".to_owned()),
+        ]
+    };
+    let send = |requests: Vec<(reqwest::Method, String)>| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            for (method, path) in requests {
+                let status = client
+                    .request(method, format!("{base}{path}"))
+                    .send()
+                    .await
+                    .expect("answered")
+                    .status();
+                assert!(
+                    status.is_client_error() || status.is_success(),
+                    "{path}: {status}"
+                );
+            }
+        }
+    };
+    send(round(0).to_vec()).await;
+    let page = |client: reqwest::Client| {
+        let url = format!("{base}/metrics");
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("text")
+        }
+    };
+    let before = page(client.clone()).await;
+
+    // 4 connections x 100 rounds: 2,000 requests, 400 invented methods.
+    futures::future::join_all((0..4).map(|lane| {
+        send(
+            (1..=100)
+                .flat_map(|r| round(lane * 100 + r))
+                .collect::<Vec<_>>(),
+        )
+    }))
+    .await;
+    let after = page(client.clone()).await;
+
+    let (was, is) = (series_lines(&before).len(), series_lines(&after).len());
+    println!(
+        "/metrics: {was} series ({} bytes) before the flood, {is} ({} bytes) after",
+        before.len(),
+        after.len()
+    );
+    assert_eq!(
+        was, is,
+        "the series are the same before and after the flood"
+    );
+    assert!(
+        !after.contains(r#"method="X"#) && !after.contains("/invented/"),
+        "no invented method or path is a label"
+    );
+    assert!(after.contains(r#"method="_OTHER""#), "{after}");
+}

@@ -178,6 +178,7 @@ async fn the_openapi_document_is_3_1_and_describes_every_api_route() {
         ("/api/v1/visits", "get"),
         ("/health", "get"),
         ("/health/live", "get"),
+        ("/health/ready", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

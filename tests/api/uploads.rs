@@ -303,3 +303,56 @@ async fn a_form_sent_without_choosing_a_file_is_422_and_stores_nothing() {
     .await;
     assert_eq!(listing.json()["items"], Value::Array(vec![]));
 }
+
+/// An upload that keeps moving, but slower than the minimum rate, is answered 408 with a sentence once
+/// the first window is over, long before the idle timeout or the upload budget would end it.
+#[tokio::test]
+async fn an_upload_below_the_minimum_rate_is_answered_408() {
+    let (app, files) = spawn_files_app(&[
+        "--upload-min-bytes-per-second",
+        "4096",
+        "--upload-rate-window",
+        "1s",
+    ])
+    .await;
+    let head = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.bin\"\r\n\r\n"
+    );
+    let stream = tokio::net::TcpStream::connect(app.address)
+        .await
+        .expect("connects");
+    let (mut reader, mut writer) = stream.into_split();
+    let request = format!(
+        "POST /api/v1/files HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
+        app.address,
+        head.len() + 1024 * 1024
+    );
+    writer
+        .write_all(request.as_bytes())
+        .await
+        .expect("head sent");
+    // 100 bytes every 100 ms: about 1 KiB/s, never idle long enough for the 10 s idle timeout, which the
+    // answer comes before (its sentence is another).
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if writer.write_all(&[b'x'; 100]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(8), reader.read_to_end(&mut answer)).await;
+    trickle.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.contains("too slowly"),
+        "a sentence says why: {answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let left: Vec<_> = std::fs::read_dir(files.path())
+        .map(|entries| entries.flatten().filter(|e| e.path().is_file()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}
