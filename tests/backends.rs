@@ -234,6 +234,13 @@ impl App {
             health.body
         );
         assert_eq!(health.json()["database"], "disconnected");
+        let ready = self.get("/health/ready").await;
+        assert_eq!(
+            ready.status,
+            StatusCode::OK,
+            "the load balancer's readiness never asks the store: {}",
+            ready.body
+        );
         let page = self.get("/").await;
         assert_eq!(
             page.status,
