@@ -87,7 +87,7 @@ def test_alb_health_check_timings_follow_seed_001(label, scope):
 def test_health_check_path_variable_only_allows_served_routes():
     for r in [hcl.modules()["alb"], *hcl.envs().values()]:
         var = r.variables["health_check_path"]
-        # Readiness (draining, local faults), never the database: a database outage must not make ECS or
+        # Readiness (draining, saturation), never the database: a database outage must not make ECS or
         # the ASG replace every target.
         assert var["default"] == "/health/ready"
         condition = var["validation"][0]["condition"]

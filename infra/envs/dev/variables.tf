@@ -91,7 +91,7 @@ variable "enable_cdn" {
 }
 
 variable "health_check_path" {
-  description = "ALB health check path: \"/health/ready\" (draining and local faults only, never the database: a database outage cannot make ECS or the ASG replace the fleet), \"/health\" (also the database, seed 001's deep check) or \"/health/live\" (process only). See docs/deploy-aws.md."
+  description = "ALB health check path: \"/health/ready\" (draining and saturation only, never the database: a database outage cannot make ECS or the ASG replace the fleet), \"/health\" (also the database, seed 001's deep check) or \"/health/live\" (process only). See docs/deploy-aws.md."
   type        = string
   default     = "/health/ready"
   nullable    = false

@@ -147,7 +147,7 @@ variable "target_port" {
 }
 
 variable "health_check_path" {
-  description = "Target health check path. \"/health/ready\" (default) fails only when the target is draining or locally faulted (request slots full, disk full) and never asks the database, so a database outage cannot make every target unhealthy; \"/health\" also checks the database (seed 001's deep check), \"/health/live\" only the process. See docs/deploy-aws.md."
+  description = "Target health check path. \"/health/ready\" (default) fails only when the target is draining or saturated (every request slot taken) and never asks the database, so a database outage cannot make every target unhealthy; \"/health\" also checks the database (seed 001's deep check), \"/health/live\" only the process. See docs/deploy-aws.md."
   type        = string
   default     = "/health/ready"
   nullable    = false

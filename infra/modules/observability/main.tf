@@ -121,7 +121,7 @@ resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
 
 resource "aws_cloudwatch_metric_alarm" "no_healthy_hosts" {
   alarm_name          = "${var.name}-no-healthy-hosts"
-  alarm_description   = "No healthy target: every task or instance fails /health/ready (draining or locally faulted: request slots or disk full), so the ALB fails open and sends to all."
+  alarm_description   = "No healthy target: every task or instance fails /health/ready (draining, or every request slot taken), so the ALB fails open and sends to all."
   namespace           = "AWS/ApplicationELB"
   metric_name         = "HealthyHostCount"
   dimensions          = local.tg_dimensions

@@ -34,7 +34,7 @@ run "health_check_is_readiness_with_seed_001_timings" {
 
   assert {
     condition     = aws_lb_target_group.this.health_check[0].path == "/health/ready"
-    error_message = "the ALB checks /health/ready (draining and local faults), not the database"
+    error_message = "the ALB checks /health/ready (draining and saturation), not the database"
   }
   assert {
     condition = (
