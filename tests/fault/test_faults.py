@@ -189,6 +189,7 @@ def test_3_rolling_restart(healthy_stack: Stack, record):
 
 # --- 4 ------------------------------------------------------------------------------------------------------
 def test_4_postgres_stopped_for_10_seconds(healthy_stack: Stack, record):
+    # 10 s is over three times the balancer's unhealthy threshold (fall 3 x inter 1 s).
     stack = healthy_stack
 
     def act(load, monitor):
@@ -228,6 +229,11 @@ def test_4_postgres_stopped_for_10_seconds(healthy_stack: Stack, record):
                           failed_503_with_retry_after=sum(1 for o in failed if o.status == 503 and o.retry_after)))
 
     assert window and not not_503, f"/health during the outage: {len(not_503)} of {len(window)} not 503"
+    # The balancer checks /health/ready (as the ALB does): a database outage longer than fall x inter
+    # (3 x 1 s here) takes no instance out of rotation, so nothing would replace the fleet.
+    outage = [states for t, states in monitor.haproxy if f["t_stopped"] <= t <= f["t_start"]]
+    marked_down = sorted({s for states in outage for s, state in states.items() if not state.startswith("UP")})
+    assert outage and not marked_down, f"HAProxy took {marked_down} out of rotation while only the database was down"
     assert failed_statuses <= {503}, f"failures other than 503: {summary['failed_by_status']}"
     assert not half_written, f"{len(half_written)} writes sent during the outage were answered 503 and stored anyway"
     assert recover is not None and recover <= 5.0, f"healthy {recover} s after PostgreSQL came back (limit 5 s)"
