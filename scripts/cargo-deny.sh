@@ -67,7 +67,9 @@ prepare_database() {
         die "no advisory database at $SNAPSHOT (expected shared/advisory-db beside the repository, with its SNAPSHOT file)"
     date="$(sed -n 's/^date: *//p' "$SNAPSHOT/SNAPSHOT" | head -1)"
     commit="$(sed -n 's/^commit: *//p' "$SNAPSHOT/SNAPSHOT" | head -1)"
-    [ -n "$date" ] && date -d "$date" >/dev/null 2>&1 || die "$SNAPSHOT/SNAPSHOT has no readable 'date:' line"
+    if [ -z "$date" ] || ! date -d "$date" >/dev/null 2>&1; then
+        die "$SNAPSHOT/SNAPSHOT has no readable 'date:' line"
+    fi
     db="$root/$DB_DIR_NAME"
     mkdir -p "$db"
     cp -R "$SNAPSHOT/." "$db/"
