@@ -164,3 +164,14 @@ def test_run_like_task_waits_for_the_stop_timeout_of_the_task():
 @pytest.mark.parametrize("path", ["/health", "/health/live"])
 def test_run_like_task_checks_both_health_routes(path):
     assert f'"$BASE{path}"' in RUN_LIKE_TASK
+
+
+def test_ec2_instances_check_the_rds_bundle_against_the_dockerfiles_digest():
+    """The EC2 variant downloads the RDS CA bundle at boot: it must check the same digest the image pins."""
+    import re
+
+    pinned = re.search(r"ADD --checksum=sha256:([0-9a-f]{64})[^\n]*https://truststore\.pki\.rds\.amazonaws\.com/", DOCKERFILE)
+    assert pinned, "the Dockerfile pins the RDS bundle with ADD --checksum"
+    user_data = (hcl.REPO / "infra/modules/asg_service/templates/user_data.sh.tftpl").read_text()
+    assert "truststore.pki.rds.amazonaws.com" in user_data
+    assert f"{pinned.group(1)}  /tmp/rds-global-bundle.pem\" | sha256sum --check --strict -" in user_data
