@@ -98,7 +98,7 @@ for (const { javascript, viewport } of [
       await browser.waitFor("return !window.__stratusPageBefore && document.readyState === 'complete';", "the list");
       assert.equal(await browser.currentPath(), "/files");
       assert.ok(!(await files.listedFiles(browser)).some((f) => f.name === name), "gone from the list");
-      assert.equal((await fetch(listed.href)).status, 404, "gone from the server");
+      assert.equal((await fetch(listed.href, { headers: { cookie: await browser.cookieHeader() } })).status, 404, "gone from the server");
     });
   });
 }
