@@ -286,6 +286,31 @@ async fn a_guessing_crowd_cannot_lock_the_admin_out() {
     assert_eq!(forged.status, StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// Uploads `bytes` as `name` through the API, with the signed-in client from this site's origin;
+/// returns the file's id.
+async fn upload_as_admin(app: &crate::helpers::TestApp, name: &str, bytes: &[u8]) -> String {
+    let form = crate::files::multipart(&[("file", Some(name), bytes)]);
+    let uploaded = read(
+        app.client
+            .post(app.url("/api/v1/files"))
+            .header("origin", app.base.as_str())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={}", crate::files::BOUNDARY),
+            )
+            .body(form)
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+    uploaded.json()["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn private_records_need_the_admin_once_one_is_configured() {
     let app = signed_in_app(&[]).await;
@@ -302,26 +327,7 @@ async fn private_records_need_the_admin_once_one_is_configured() {
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let user_id = created.json()["id"].as_str().unwrap_or_default().to_owned();
-    let form = crate::files::multipart(&[("file", Some("secret.txt"), b"private bytes")]);
-    let uploaded = read(
-        app.client
-            .post(app.url("/api/v1/files"))
-            .header("origin", app.base.as_str())
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={}", crate::files::BOUNDARY),
-            )
-            .body(form)
-            .send()
-            .await
-            .expect("sent"),
-    )
-    .await;
-    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
-    let file_id = uploaded.json()["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let file_id = upload_as_admin(&app, "secret.txt", b"private bytes").await;
 
     // Anyone else: no names, no e-mail addresses, no files.
     let stranger = client();
@@ -357,26 +363,7 @@ async fn private_records_need_the_admin_once_one_is_configured() {
 #[tokio::test]
 async fn files_are_public_only_when_configured_so() {
     let app = signed_in_app(&["--files-public", "true"]).await;
-    let form = crate::files::multipart(&[("file", Some("notice.txt"), b"public bytes")]);
-    let uploaded = read(
-        app.client
-            .post(app.url("/api/v1/files"))
-            .header("origin", app.base.as_str())
-            .header(
-                "content-type",
-                format!("multipart/form-data; boundary={}", crate::files::BOUNDARY),
-            )
-            .body(form)
-            .send()
-            .await
-            .expect("sent"),
-    )
-    .await;
-    assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
-    let file_id = uploaded.json()["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let file_id = upload_as_admin(&app, "notice.txt", b"public bytes").await;
     let stranger = client();
     let content = read(
         stranger
