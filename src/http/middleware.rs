@@ -215,6 +215,9 @@ where
     // carries its id, and is logged and counted like any other answer. (tower-http's `CatchPanicLayer` did
     // this as a layer of its own, which boxed every response body once more.)
     let handled = async move {
+        if let Some(detail) = super::host_problem(&request) {
+            return ApiError::BadRequest(detail.into()).into_response();
+        }
         match AssertUnwindSafe(bound(bounds, request, next))
             .catch_unwind()
             .await
@@ -610,6 +613,7 @@ mod tests {
         let request = |path: &str| {
             Request::builder()
                 .uri(path)
+                .header("host", "localhost")
                 .header(&X_REQUEST_ID, "panic-test-1")
                 .body(Body::empty())
         };

@@ -200,27 +200,21 @@ pub fn router(state: AppState, limits: Limits) -> Router {
     work.merge(uploads)
         .merge(always)
         .fallback_service(observed(None).layer(middleware::not_found.into_service()))
-        .layer(axum::middleware::from_fn(one_host))
         .with_state(state)
 }
 
-/// RFC 9112 §3.2: a request with two `Host` headers, or an HTTP/1.1 request with none, is answered 400
-/// before anything else reads it (links and caches must never depend on which one a component picked).
-async fn one_host(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let hosts = request.headers().get_all(header::HOST).iter().count();
-    let needs_host = request.version() >= axum::http::Version::HTTP_11;
-    if hosts > 1 || (hosts == 0 && needs_host) {
-        let detail = if hosts > 1 {
-            "The request has more than one Host header; send exactly one."
-        } else {
-            "The request has no Host header; HTTP/1.1 requires one."
-        };
-        return error::ApiError::BadRequest(detail.into()).into_response();
+/// RFC 9112 §3.2: why a request with two `Host` headers, or an HTTP/1.1 request with none, is answered
+/// 400 before anything else reads it (links and caches must never depend on which one a component
+/// picked). Checked by the observing layer every route has (`middleware::observe`).
+pub(crate) fn host_problem(request: &axum::extract::Request) -> Option<&'static str> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Some("The request has more than one Host header; send exactly one."),
+        (None, _) if request.version() >= axum::http::Version::HTTP_11 => {
+            Some("The request has no Host header; HTTP/1.1 requires one.")
+        }
+        _ => None,
     }
-    next.run(request).await
 }
 
 /// `GET /metrics`: Prometheus text format. Keep it off the public path (the ALB answers 404 for it).
