@@ -6,11 +6,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use stratus::{
-    domain::{
-        EightDigits, PageLimit, SubmissionId, Username,
-        submission::{format_timestamp, parse_timestamp},
-    },
+    board::{EightDigits, SubmissionId, Username},
     http::extract::Fields,
+    storage::PageLimit,
+    time::{format_timestamp, parse_timestamp},
 };
 
 fn parsers(c: &mut Criterion) {

@@ -5,10 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use stratus::{
-    domain::{EightDigits, Submission, Username},
-    http::render_board_for_bench,
-};
+use stratus::board::{EightDigits, Submission, Username, http::render_board_for_bench};
 
 fn render(c: &mut Criterion) {
     let latest = Username::parse("ada")

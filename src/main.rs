@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use stratus::{cli, config::Cli};
+use stratus::{app::cli, config::Cli};
 
 fn main() -> ExitCode {
     cli::run(Cli::parse())

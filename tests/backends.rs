@@ -21,8 +21,8 @@ use std::{
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 use stratus::{
+    app::startup::Application,
     config::{LogFormat, LogSettings},
-    startup::Application,
     telemetry,
 };
 use support::{DynamoTable, PgDatabase, aws_settings, service_env, settings, unique};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version, password_hash::SaltString};
 use reqwest::StatusCode;
-use stratus::startup::Application;
+use stratus::app::startup::Application;
 use support::{PgDatabase, settings};
 use tokio::{sync::oneshot, task::JoinHandle};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use stratus::startup::Application;
+use stratus::app::startup::Application;
 use support::{DynamoTable, PgDatabase, service_env, settings, unique};
 use tokio::{sync::oneshot, task::JoinHandle};
 

@@ -14,8 +14,8 @@ mod support;
 use std::{collections::BTreeSet, future::Future, sync::Arc};
 
 use stratus::{
-    domain::{Cursor, EightDigits, PageLimit, PageRequest, Submission, SubmissionId, Username},
-    storage::{self, Page, Store, StoreError, VisitCounter},
+    board::{EightDigits, Store, Submission, SubmissionId, Username, VisitCounter},
+    storage::{self, Cursor, Page, PageLimit, PageRequest, StoreError},
 };
 use support::{DynamoTable, PgDatabase, settings};
 use time::{Duration, OffsetDateTime, macros::datetime};

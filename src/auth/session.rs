@@ -12,8 +12,8 @@ use sqlx::Row as _;
 use time::OffsetDateTime;
 
 use crate::{
-    domain::submission::{format_timestamp, parse_timestamp},
     storage::{SqlConn, SqlDb, SqlPool, StoreError},
+    time::{format_timestamp, parse_timestamp},
 };
 
 /// The session cookie's name.

@@ -35,8 +35,8 @@ use sqlx::{Connection as _, Row as _};
 use time::OffsetDateTime;
 
 use crate::{
-    domain::submission::{format_timestamp, parse_timestamp},
     storage::{SqlConn, SqlDb, StoreError},
+    time::{format_timestamp, parse_timestamp},
 };
 
 /// How long a window of attempts lasts.

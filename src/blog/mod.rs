@@ -6,10 +6,12 @@
 //! - [`store`]: posts in the relational database (SQLite or PostgreSQL), with optimistic concurrency: every
 //!   change names the version it was based on and is refused when someone saved in between.
 
+pub mod http;
 pub mod markdown;
 pub mod post;
 pub mod store;
 
+pub use http::router;
 pub use markdown::render_markdown;
 pub use post::{
     NewPost, PageNumber, PageNumberError, Post, PostBody, PostBodyError, PostEdit, PostId,

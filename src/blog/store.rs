@@ -15,8 +15,8 @@ use super::post::{
     NewPost, PageNumber, Post, PostBody, PostEdit, PostId, PostTitle, PostVersion, Slug,
 };
 use crate::{
-    domain::submission::{format_timestamp, parse_timestamp},
     storage::{SqlConn, SqlDb, SqlPool, StoreError, is_unique_violation},
+    time::{format_timestamp, parse_timestamp},
 };
 
 /// How a new post's address is chosen.

@@ -38,14 +38,11 @@ use super::{
 };
 use crate::{
     config::DynamoDbSettings,
-    domain::{
-        Cursor, PageRequest,
-        submission::{format_timestamp, parse_timestamp},
-    },
+    storage::{Cursor, PageRequest},
     storage::{
-        InitError, Page, StoreError, aws, check_dynamodb_table, claim_write, detach,
-        dynamodb_tables::FILE_METADATA,
+        InitError, Page, StoreError, aws, claim_write, detach, dynamodb_tables::FILE_METADATA,
     },
+    time::{format_timestamp, parse_timestamp},
     users::UserId,
 };
 
@@ -96,7 +93,7 @@ impl DynamoFileMetadata {
     async fn check(&self) -> Result<(), InitError> {
         self.checked
             .get_or_try_init(|| {
-                check_dynamodb_table(
+                crate::board::store::check_dynamodb_table(
                     &self.client,
                     &self.table,
                     &FILE_METADATA,

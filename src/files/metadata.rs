@@ -6,16 +6,11 @@ use async_trait::async_trait;
 use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use super::{
-    cursor::SeqCursor,
-    domain::{ContentType, FileId, FileMeta, FileName, Sha256Digest},
-};
+use super::domain::{ContentType, FileId, FileMeta, FileName, Sha256Digest};
 use crate::{
-    domain::{
-        PageRequest,
-        submission::{format_timestamp, parse_timestamp},
-    },
-    storage::{Page, SqlConn, SqlDb, StoreError},
+    storage::PageRequest,
+    storage::{Page, SeqCursor, SqlConn, SqlDb, StoreError},
+    time::{format_timestamp, parse_timestamp},
     users::UserId,
 };
 
@@ -250,7 +245,7 @@ impl FileMetadataStore for SqlFileMetadata {
             .into_iter()
             .map(RawFile::parse)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(cursors.page(rows, page))
+        Ok(cursors.page_of_pairs(rows, page))
     }
 
     #[tracing::instrument(name = "Delete file metadata", skip_all, fields(file_id = %id))]

@@ -9,9 +9,9 @@
 //! - delete: the metadata first, then the object, for the same reason: a listed file always has its bytes
 //!   (unless someone removed them behind the service's back, which the sweep reports).
 
-pub(crate) mod cursor;
 mod domain;
 mod dynamodb;
+pub mod http;
 mod metadata;
 mod objects;
 pub mod sweep;
@@ -25,6 +25,7 @@ pub use domain::{
     ContentType, DigestError, FileId, FileIdError, FileMeta, FileName, Sha256Digest, now_micros,
 };
 pub use dynamodb::DynamoFileMetadata;
+pub use http::router;
 pub use metadata::{FileMetadataStore, SqlFileMetadata};
 pub use objects::{
     BUFFER_BYTES, IngestError, Ingested, ListedObject, ObjectRead, Objects, PART_BUFFERS,
@@ -33,7 +34,7 @@ pub use objects::{
 
 use crate::{
     config::FilesSettings,
-    domain::PageRequest,
+    storage::PageRequest,
     storage::{Page, SqlDb, StoreError},
     users::UserId,
 };

@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 
 use super::{FileId, Files, ListedObject, Objects};
 use crate::{
-    domain::{PageLimit, PageRequest},
     storage::StoreError,
+    storage::{PageLimit, PageRequest},
 };
 
 /// What a sweep found and did.
@@ -97,7 +97,7 @@ impl SweepReport {
                 "orphan object {} ({} bytes, last modified {}): {}",
                 orphan.key,
                 orphan.size,
-                crate::domain::submission::format_timestamp(orphan.last_modified),
+                crate::time::format_timestamp(orphan.last_modified),
                 if dry_run {
                     "would be removed"
                 } else {

@@ -426,7 +426,7 @@ impl FromRequestParts<AppState> for WriteAccess {
                 // An API write has no form token: it needs this site's `Origin`, or the session's token
                 // in `X-CSRF-Token` (HTML forms are checked against their token by their handlers).
                 if api {
-                    let origin = super::blog::PublicOrigin::from_request_parts(parts, state)
+                    let origin = super::origin::PublicOrigin::from_request_parts(parts, state)
                         .await
                         .unwrap_or_else(|never| match never {});
                     if !csrf::api_write_allowed(&parts.headers, origin.as_str()) {

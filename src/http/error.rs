@@ -49,6 +49,18 @@ pub enum ApiError {
     /// 404: no such thing.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the body stopped moving, or arrived too slowly.
+    #[error("{0}")]
+    TimedOut(String),
+    /// 409: the request conflicts with what is stored (a second user with one e-mail address).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413 with a sentence of its own (an uploaded file over the limit, in the units people use).
+    #[error("{0}")]
+    TooLarge(String),
+    /// 416: a `Range` outside the file.
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
     /// 413: the body is over the limit.
     #[error("The request body is too large: the limit is {limit} bytes.")]
     PayloadTooLarge {
@@ -79,7 +91,10 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooLarge(_) | Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::StoreUnavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,

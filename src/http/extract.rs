@@ -21,7 +21,10 @@ use axum::{
 use ipnet::IpNet;
 
 use super::{AppState, error::ApiError};
-use crate::config::MinTransferRate;
+use crate::{
+    config::MinTransferRate,
+    storage::{Cursor, PageLimit, PageRequest},
+};
 
 /// The largest form or JSON body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -348,6 +351,24 @@ pub fn paced(
                 }
             }
         }
+    })
+}
+
+/// `limit` and `cursor` from a query.
+pub(crate) fn page_request(fields: &Fields) -> Result<PageRequest, ApiError> {
+    let limit = fields
+        .get("limit")
+        .map(PageLimit::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let cursor = fields
+        .get("cursor")
+        .map(Cursor::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(PageRequest {
+        limit: limit.unwrap_or_default(),
+        cursor,
     })
 }
 

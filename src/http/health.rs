@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::storage::Store;
+use crate::board::Store;
 
 const CHECK_DEADLINE: Duration = Duration::from_secs(1);
 const CACHE_FOR: Duration = Duration::from_secs(1);

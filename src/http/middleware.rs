@@ -23,8 +23,7 @@ use tower::{Layer, Service};
 
 use super::{AppState, error::ApiError, error::HtmlError, extract::ClientContext};
 use crate::{
-    instance::Instance,
-    lifecycle::Lifecycle,
+    app::{instance::Instance, lifecycle::Lifecycle},
     storage::with_deadline,
     telemetry::request::{self, RequestContext},
 };

@@ -1,20 +1,15 @@
 //! The HTTP surface: state, routes and the layer stack.
 
-mod admin;
-mod api;
-// Wired here by issue 5 (files and users need `WriteAccess`/`Viewer`); the module is issue 6's.
 pub mod auth;
-mod blog;
-mod board;
-mod csrf;
+pub mod csrf;
 pub mod error;
+pub mod etag;
 pub mod extract;
-mod files;
 pub mod health;
 pub mod middleware;
 pub mod openapi;
-mod pages;
-mod users;
+pub mod origin;
+pub mod pages;
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,14 +25,15 @@ use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::Layer as _;
 
-#[doc(hidden)]
-pub use board::render_board_for_bench;
 pub use health::Readiness;
 
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
 use crate::{
-    instance::Instance,
-    lifecycle::Lifecycle,
-    storage::{SqlDb, Store, VisitCounter},
+    app::{instance::Instance, lifecycle::Lifecycle},
+    board::{Store, VisitCounter},
+    storage::SqlDb,
 };
 
 /// What handlers share: one `Arc`, so the clone axum makes for every handler (and each layer with state)
@@ -136,71 +132,58 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 
     // Uploads stream up to STRATUS_MAX_UPLOAD_BYTES: they take a slot of their own pool, get the upload
     // budget instead of the request timeout, and a body that stops moving for a request timeout or
-    // arrives below the minimum rate is answered 408 (http::files).
-    let uploads = Router::new()
-        .route("/files", axum::routing::post(files::upload_from_form))
-        .route("/api/v1/files", axum::routing::post(files::upload_file))
-        .route_layer(observed(Some((
-            state.capacity.uploads(),
-            limits.upload_timeout,
-        ))));
+    // arrives below the minimum rate is answered 408 (files::http::upload).
+    let uploads = crate::files::http::upload_router().route_layer(observed(Some((
+        state.capacity.uploads(),
+        limits.upload_timeout,
+    ))));
 
-    let work = Router::new()
-        .route("/", get(board::show_board).post(board::submit_from_form))
-        .route(
-            "/api/v1/submissions",
-            axum::routing::post(api::create_submission),
-        )
-        .route("/api/v1/submissions/latest", get(api::latest_submission))
-        .route("/api/v1/submissions/{id}", get(api::get_submission))
-        .route(
-            "/api/v1/users/{username}/submissions",
-            get(api::user_submissions),
-        )
-        .route("/api/v1/visits", get(api::visits))
-        .route(
-            "/users",
-            get(users::show_users).post(users::create_user_from_form),
-        )
-        .route(
-            "/api/v1/users",
-            get(users::list_users).post(users::create_user),
-        )
-        // `{username}` because the submissions history route names this segment so (one name per segment);
-        // the value is a user id.
-        .route("/api/v1/users/{username}", get(users::get_user))
-        .route("/files", get(files::show_files))
-        .route(
-            "/files/{id}/delete",
-            axum::routing::post(files::delete_from_form),
-        )
-        .route("/api/v1/files", get(files::list_files))
-        .route(
-            "/api/v1/files/{id}",
-            get(files::get_file).delete(files::delete_file),
-        )
-        .route("/api/v1/files/{id}/content", get(files::download_file))
-        // The blog's readers and its admin (issue 6).
-        .merge(blog::routes())
-        .merge(admin::routes())
+    // Each feature's pages and API, in the request pool with the request timeout.
+    let work = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(crate::board::router())
+        .merge(crate::users::router())
+        .merge(crate::files::router())
+        .merge(crate::blog::router())
         .route_layer(observed(Some((
             state.capacity.requests(),
             limits.request_timeout,
         ))));
 
+    let probes = probes().route_layer(observed(None));
+
+    let (api_routes, document) = work.merge(uploads).merge(probes).split_for_parts();
+    let document = openapi::Document::new(&document);
+
     let always = Router::new()
-        .route("/health", get(health::readiness))
-        .route("/health/live", get(health::liveness))
-        .route("/health/ready", get(health::ready))
         .route("/metrics", get(render_metrics))
-        .route("/api/v1/openapi.json", get(openapi::openapi_json))
+        .route(openapi::PATH, get(move || document.clone().serve()))
         .route("/static/{file}", get(pages::serve_asset))
         .route_layer(observed(None));
 
-    work.merge(uploads)
+    api_routes
         .merge(always)
         .fallback_service(observed(None).layer(middleware::not_found.into_service()))
         .with_state(state)
+}
+
+/// The probes: outside every pool and timeout.
+fn probes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::readiness))
+        .routes(routes!(health::liveness))
+        .routes(routes!(health::ready))
+}
+
+/// The OpenAPI document of every feature's API, as [`router`] serves it at [`openapi::PATH`].
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    OpenApiRouter::<AppState>::with_openapi(openapi::ApiDoc::openapi())
+        .merge(crate::board::router())
+        .merge(crate::users::router())
+        .merge(crate::files::router())
+        .merge(crate::files::http::upload_router())
+        .merge(crate::blog::router())
+        .merge(probes())
+        .into_openapi()
 }
 
 /// RFC 9112 §3.2: why a request with two `Host` headers, or an HTTP/1.1 request with none, is answered

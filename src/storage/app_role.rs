@@ -25,7 +25,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 use sqlx::{PgConnection, PgPool};
 
-use super::{password, ready::InitError};
+use super::{db_password as password, ready::InitError};
 use crate::config::{AppRoleSource, AwsSettings};
 
 /// A PostgreSQL role name this service creates: 1 to 63 of `a-z`, `0-9` and `_`, not starting with a digit,

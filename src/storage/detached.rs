@@ -29,8 +29,8 @@ use std::sync::{
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Page, Store, StoreError};
-use crate::domain::{PageRequest, Submission, SubmissionId, Username};
+use super::{Page, PageRequest, StoreError};
+use crate::board::{Store, Submission, SubmissionId, Username};
 
 /// Wraps a store so that each call runs to completion in its own task.
 #[derive(Debug)]
@@ -220,7 +220,7 @@ impl Store for Detached {
 
     /// Views queued to the store's own writer are claimed by it, like queued inserts: a caller that
     /// left before its view was counted is not counted.
-    fn view_queue(&self) -> Option<super::WriterQueue> {
+    fn view_queue(&self) -> Option<crate::board::store::WriterQueue> {
         self.0.view_queue()
     }
 
@@ -286,7 +286,7 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::*;
-    use crate::domain::{EightDigits, Username};
+    use crate::board::{EightDigits, Username};
 
     /// An insert that waits for `before_claim`, claims its write, records the answer, then waits for
     /// `after_claim` before it "commits". `queued`: the way the SQLite and PostgreSQL stores insert (the

@@ -1,43 +1,34 @@
-//! Storage: one trait for everything the board and counter keep, one implementation per engine (the
-//! relational database of `DATABASE_URL`, or DynamoDB with `STRATUS_BOARD_URL`), and the relational handle
-//! ([`SqlDb`]) that users, the blog, sessions and file metadata share.
+//! Storage infrastructure every feature stands on: the relational handle ([`SqlDb`]) that users, the blog,
+//! sessions and file metadata share, opening the databases ([`open`]), store calls detached from the
+//! requests that make them ([`Detached`], [`with_deadline`]), paging and cursors, AWS clients, the DynamoDB
+//! table schemas, schema versions and the application's database role.
 //!
-//! Handlers hold an `Arc<dyn Store>`: a trait object keeps the HTTP layer free of generics, and one virtual
-//! call per request costs nothing next to a database round trip.
+//! What each feature keeps lives in the feature (`board::store`, `users::store`, `files::metadata`,
+//! `blog::store`); this module holds nothing of theirs.
 
-mod app_role;
+pub(crate) mod app_role;
 pub mod aws;
-mod detached;
-mod dynamodb;
+pub(crate) mod db_password;
+pub(crate) mod detached;
 pub mod dynamodb_tables;
 mod paging;
-mod password;
-mod postgres;
-mod ready;
-mod schema_version;
+pub(crate) mod ready;
+pub(crate) mod schema_version;
 pub mod sql;
-mod sqlite;
-mod visits;
 
-use std::{fmt, sync::Arc};
-
-use async_trait::async_trait;
+use std::sync::Arc;
 
 pub use app_role::{RoleName, RoleNameError};
-pub use detached::Detached;
-pub use detached::with_deadline;
+pub use detached::{Detached, with_deadline};
 pub(crate) use detached::{claim_queued, claim_write, current_call, detach};
-pub use dynamodb::DynamoDbStore;
-pub(crate) use dynamodb::check_table as check_dynamodb_table;
-pub use postgres::PostgresStore;
+pub(crate) use paging::SeqCursor;
+pub use paging::{Cursor, CursorError, PageLimit, PageLimitError, PageRequest};
 pub(crate) use ready::InitError;
 pub use sql::{SqlConn, SqlDb, SqlPool, is_unique_violation};
-pub use sqlite::{SqliteStore, WriterQueue};
-pub use visits::{Visit, VisitCounter};
 
 use crate::{
+    board::store::{DynamoDbStore, PostgresStore, SqliteStore, Store},
     config::{DatabaseUrl, DynamoDbSettings},
-    domain::{Cursor, PageRequest, Submission, SubmissionId, Username},
 };
 
 /// A page of a listing, newest first.
@@ -97,82 +88,6 @@ impl StoreError {
                 })
         })
     }
-}
-
-/// Everything the board and the visit counter need from a database.
-///
-/// Contract, for every implementation (the contract tests check it against each):
-/// - every submission is kept; none is ever overwritten;
-/// - `latest_submission` and `visit_count` cost the same with 10 or 10 million rows;
-/// - `add_visits` is atomic and exact under any concurrency, and returns the new total;
-/// - a method that returns `Ok` has made its write durable.
-#[async_trait]
-pub trait Store: Send + Sync + fmt::Debug + 'static {
-    /// Short engine name for logs and health (`sqlite`, `postgres`, `dynamodb`).
-    fn backend(&self) -> &'static str;
-
-    /// A cheap round trip that proves the store answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Stores a new submission.
-    async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError>;
-
-    /// The most recent submission of anyone, if there is one.
-    async fn latest_submission(&self) -> Result<Option<Submission>, StoreError>;
-
-    /// One submission by id.
-    async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError>;
-
-    /// A user's submissions, newest first.
-    async fn submissions_by_user(
-        &self,
-        username: &Username,
-        page: &PageRequest,
-    ) -> Result<Page<Submission>, StoreError>;
-
-    /// Adds `n` visits atomically and returns the new total.
-    async fn add_visits(&self, n: u64) -> Result<u64, StoreError>;
-
-    /// Adds `n` visits and reads the latest submission, both begun after this call was made (so the read
-    /// sees every submission acknowledged before it), and the visits counted only if the read succeeded:
-    /// what a batch of `GET /` views needs, in one round trip where the engine allows it. The default reads
-    /// first, then counts.
-    async fn add_visits_and_read_latest(
-        &self,
-        n: u64,
-    ) -> Result<(u64, Option<Submission>), StoreError> {
-        let latest = self.latest_submission().await?;
-        let total = self.add_visits(n).await?;
-        Ok((total, latest))
-    }
-
-    /// The total number of visits, without counting one.
-    async fn visit_count(&self) -> Result<u64, StoreError>;
-
-    /// True when this store's reads (everything but `insert_submission` and `add_visits`) run to completion
-    /// synchronously, with no await point, so that a caller's cancellation cannot interrupt them and
-    /// `Detached` may call them directly instead of on their own task.
-    fn reads_inline(&self) -> bool {
-        false
-    }
-
-    /// The queue of a writer of the store's own that counts views of the board one by one, grouping
-    /// them with whatever else it commits (SQLite's writer thread): [`VisitCounter`] then sends each view
-    /// straight to it. `None` (the default): views are batched by [`VisitCounter`]'s task and counted
-    /// with [`Store::add_visits_and_read_latest`].
-    fn view_queue(&self) -> Option<WriterQueue> {
-        None
-    }
-
-    /// True when `insert_submission` only queues the row for a writer of the store's own and waits
-    /// for its answer, so that a dropped caller cannot interrupt the write (the writer skips a write whose
-    /// caller left before it was claimed, see `detached`): `Detached` then runs it on the caller's task.
-    fn inserts_queued(&self) -> bool {
-        false
-    }
-
-    /// Finishes pending work and closes connections. Called once, at shutdown.
-    async fn close(&self);
 }
 
 /// The stores a running service uses.

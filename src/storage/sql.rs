@@ -18,7 +18,8 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use sqlx::{PgPool, SqlitePool, pool::PoolConnection};
 
-use super::{PostgresStore, SqliteStore, StoreError, claim_write, detach, sqlite::Readers};
+use super::{StoreError, claim_write, detach};
+use crate::board::store::{PostgresStore, SqliteStore, sqlite::Readers};
 
 /// The relational database.
 #[derive(Clone)]

@@ -25,7 +25,7 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
-use crate::domain::submission::write_timestamp;
+use crate::time::write_timestamp;
 
 /// Span fields as a JSON object's members, without the braces.
 #[derive(Debug, Default, Clone, Copy)]

@@ -2,7 +2,9 @@
 //! database (`DATABASE_URL`).
 
 mod domain;
+pub mod http;
 mod store;
 
 pub use domain::{Email, EmailError, PersonName, PersonNameError, User, UserId, UserIdError};
+pub use http::router;
 pub use store::{DuplicateEmail, UserStore};

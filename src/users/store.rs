@@ -5,12 +5,10 @@ use time::OffsetDateTime;
 
 use super::domain::{Email, PersonName, User, UserId};
 use crate::{
-    domain::{
-        PageRequest,
-        submission::{format_timestamp, parse_timestamp},
+    storage::{
+        Page, PageRequest, SeqCursor, SqlConn, SqlDb, SqlPool, StoreError, is_unique_violation,
     },
-    files::cursor::SeqCursor,
-    storage::{Page, SqlConn, SqlDb, SqlPool, StoreError, is_unique_violation},
+    time::{format_timestamp, parse_timestamp},
 };
 
 /// Another record already has this email address (compared ignoring case).
@@ -191,6 +189,6 @@ impl UserStore {
             .into_iter()
             .map(RawUser::parse)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(cursors.page(rows, page))
+        Ok(cursors.page_of_pairs(rows, page))
     }
 }

@@ -6,8 +6,8 @@ use clap::Parser as _;
 use reqwest::{StatusCode, header::HeaderMap};
 use serde_json::Value;
 use stratus::{
+    app::startup::Application,
     config::{Cli, LogSettings},
-    startup::Application,
     telemetry,
 };
 use tokio::{sync::oneshot, task::JoinHandle};

@@ -33,17 +33,17 @@ use time::OffsetDateTime;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    Page, Store, StoreError, app_role, claim_queued, current_call,
-    detached::CallState,
-    paging::SeqCursor,
-    password,
-    ready::{InitError, Ready, bring_up},
-    schema_version,
-};
+use super::Store;
 use crate::{
+    board::{EightDigits, Submission, SubmissionId, Username},
     config::PostgresSettings,
-    domain::{EightDigits, PageRequest, Submission, SubmissionId, Username},
+    storage::{
+        Page, PageRequest, SeqCursor, StoreError, app_role, claim_queued, current_call,
+        db_password as password,
+        detached::CallState,
+        ready::{InitError, Ready, bring_up},
+        schema_version,
+    },
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

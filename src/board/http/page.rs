@@ -9,15 +9,15 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 
-use super::{
+use crate::http::{
     AppState, csrf,
     error::HtmlError,
     extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
     pages::{self, PageChrome},
 };
-use crate::domain::{
-    EightDigits, Submission, Username,
-    submission::{format_for_people, format_timestamp},
+use crate::{
+    board::{EightDigits, Submission, Username},
+    time::{format_for_people, format_timestamp},
 };
 
 /// The latest submission, as shown.

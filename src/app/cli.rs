@@ -3,9 +3,9 @@
 use std::{process::ExitCode, time::Duration};
 
 use crate::{
+    app::{lifecycle::shutdown_signal, startup::Application},
+    board::store::{DynamoDbStore, PostgresStore, SqliteStore},
     config::{Cli, Command, DatabaseUrl, FilesCommand, Settings, environment_variables},
-    lifecycle::shutdown_signal,
-    startup::Application,
     storage::{self, dynamodb_tables},
     telemetry,
 };
@@ -103,13 +103,13 @@ const MIGRATE_WAIT: Duration = Duration::from_secs(60);
 
 async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     match &settings.database {
-        DatabaseUrl::Sqlite(sqlite) => storage::SqliteStore::migrate_only(sqlite).await?,
+        DatabaseUrl::Sqlite(sqlite) => SqliteStore::migrate_only(sqlite).await?,
         DatabaseUrl::Postgres(postgres) => {
-            storage::PostgresStore::migrate_only(postgres, MIGRATE_WAIT).await?;
+            PostgresStore::migrate_only(postgres, MIGRATE_WAIT).await?;
         }
     }
     if let Some(board) = &settings.board {
-        storage::DynamoDbStore::migrate_only(board, MIGRATE_WAIT).await?;
+        DynamoDbStore::migrate_only(board, MIGRATE_WAIT).await?;
     }
     tracing::info!("migrations applied");
     Ok(())

@@ -26,8 +26,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{LatestCache, latest_row, latest_through, stored_form};
 use crate::{
-    domain::{Submission, submission::format_timestamp},
-    storage::{StoreError, Visit, claim_queued, current_call, detached::CallState},
+    board::{Submission, Visit},
+    storage::{StoreError, claim_queued, current_call, detached::CallState},
+    time::format_timestamp,
 };
 
 /// The most writes committed in one transaction.

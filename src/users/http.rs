@@ -15,22 +15,36 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{
-    AppState,
-    auth::{PrivateRead, Viewer, WriteAccess},
-    csrf,
-    error::{ApiError, FieldError, HtmlError, Problem},
-    extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
-    files::{page_request, problem},
-    pages::{self, PageChrome},
-};
+use axum::routing::get;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::{DuplicateEmail, Email, PersonName, User, UserId, UserStore};
 use crate::{
-    domain::{
-        PageRequest,
-        submission::{format_for_people, format_timestamp},
+    http::{
+        AppState,
+        auth::{PrivateRead, Viewer, WriteAccess},
+        csrf,
+        error::{ApiError, FieldError, HtmlError, Problem},
+        extract::{
+            ClientContext, Fields, MAX_BODY_BYTES, MediaType, page_request, read_body,
+            require_content_type,
+        },
+        pages::{self, PageChrome},
     },
-    users::{DuplicateEmail, Email, PersonName, User, UserId, UserStore},
+    storage::PageRequest,
+    time::{format_for_people, format_timestamp},
 };
+
+/// The users' page and API.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .route("/users", get(show_users).post(create_user_from_form))
+        .routes(routes!(list_users, create_user))
+        // The router knows this segment as `{username}`, the name the board's history route
+        // (`/api/v1/users/{username}/submissions`) gives it, and it can hold one name per segment; the
+        // document calls it `{id}`, as it is one, so this operation is listed in `http::openapi::ApiDoc`.
+        .route("/api/v1/users/{username}", get(get_user))
+}
 
 /// A user record.
 #[derive(Debug, Serialize, ToSchema)]
@@ -187,7 +201,7 @@ pub(crate) async fn create_user(
         }
     };
     if let Err(DuplicateEmail) = UserStore::new(state.sql.clone()).insert(&user).await? {
-        return Ok(problem(StatusCode::CONFLICT, duplicate(&user.email)));
+        return Err(ApiError::Conflict(duplicate(&user.email)));
     }
     tracing::info!(user_id = %user.id, by = %access, "user created");
     let location = HeaderValue::from_str(&format!("/api/v1/users/{}", user.id))

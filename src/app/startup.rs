@@ -6,12 +6,11 @@ use anyhow::Context as _;
 use tokio::{net::TcpListener, task::JoinHandle};
 
 use crate::{
+    app::{instance::Instance, lifecycle::Lifecycle, server},
+    board::VisitCounter,
     config::Settings,
     http::{AppParts, AppState, Limits, Readiness, router},
-    instance::Instance,
-    lifecycle::Lifecycle,
-    server,
-    storage::{self, Storage, VisitCounter},
+    storage::{self, Storage},
     telemetry,
 };
 

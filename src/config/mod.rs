@@ -1708,7 +1708,7 @@ mod tests {
     /// The README's settings table names every variable the binary reads, and nothing it does not.
     #[test]
     fn the_readme_lists_every_variable() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let names = environment_variables();
         let missing: Vec<&String> = names
             .iter()

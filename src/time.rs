@@ -1,79 +1,15 @@
-//! A stored submission: who, which number, when.
+//! Timestamps as every feature writes and reads them: RFC 3339 UTC with exactly six fractional digits in
+//! stores, APIs and logs ([`format_timestamp`], [`parse_timestamp`]), and `2026-11-23 10:30:00 UTC` on pages
+//! ([`format_for_people`]).
 
 use std::fmt;
 
-use time::OffsetDateTime;
-use uuid::Uuid;
-
-use super::{EightDigits, Username};
-
-/// The public id of a submission: a UUIDv7, so ids sort roughly by creation time on every store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SubmissionId(Uuid);
-
-/// The text is not a submission id.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("This is not a submission id.")]
-pub struct SubmissionIdError;
-
-impl SubmissionId {
-    /// A new, time-ordered id.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Parses the hyphenated form the API hands out.
-    pub fn parse(raw: &str) -> Result<Self, SubmissionIdError> {
-        // `Uuid::try_parse` also accepts braced and URN forms; we hand out one form and accept one form.
-        if raw.len() != 36 {
-            return Err(SubmissionIdError);
-        }
-        Uuid::try_parse(raw)
-            .map(Self)
-            .map_err(|_| SubmissionIdError)
-    }
-}
-
-impl fmt::Display for SubmissionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-/// A submission as stored. Stores receive it whole: the id and the time are assigned by the service, so
-/// every backend stores exactly the same values.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Submission {
-    /// Public id.
-    pub id: SubmissionId,
-    /// Who submitted.
-    pub username: Username,
-    /// What they submitted.
-    pub number: EightDigits,
-    /// When the service accepted it, UTC, microsecond precision (what every store keeps).
-    pub created_at: OffsetDateTime,
-}
-
-impl Submission {
-    /// A new submission stamped now.
-    pub fn new(username: Username, number: EightDigits) -> Self {
-        let now = OffsetDateTime::now_utc();
-        // Truncate to microseconds: PostgreSQL keeps no more, and a value must read back equal.
-        let micros = now.microsecond();
-        let created_at = now.replace_microsecond(micros).unwrap_or(now);
-        Self {
-            id: SubmissionId::generate(),
-            username,
-            number,
-            created_at,
-        }
-    }
-}
+use ::time::OffsetDateTime;
 
 /// Formats a time for people: `2026-11-23 10:30:00 UTC` (pages show it; `<time datetime>` carries the
 /// machine form of [`format_timestamp`]).
 pub fn format_for_people(at: OffsetDateTime) -> String {
-    let at = at.to_offset(time::UtcOffset::UTC);
+    let at = at.to_offset(::time::UtcOffset::UTC);
     let mut text = *b"0000-00-00 00:00:00 UTC";
     if put_date_and_time(&mut text, at) {
         return String::from_utf8_lossy(&text).into_owned();
@@ -102,7 +38,7 @@ pub fn format_timestamp(at: OffsetDateTime) -> String {
 pub fn write_timestamp(w: &mut impl fmt::Write, at: OffsetDateTime) -> fmt::Result {
     // `None` only for an instant whose UTC date is past year ±9999, which nothing here makes.
     let at = at
-        .checked_to_offset(time::UtcOffset::UTC)
+        .checked_to_offset(::time::UtcOffset::UTC)
         .ok_or(fmt::Error)?;
     let mut text = *b"0000-00-00T00:00:00.000000Z";
     if !put_date_and_time(&mut text, at) {
@@ -157,8 +93,8 @@ fn put_digits(slots: &mut [u8], mut value: u32) {
 }
 
 /// Parses what [`format_timestamp`] wrote (any RFC 3339 time is accepted).
-pub fn parse_timestamp(raw: &str) -> Result<OffsetDateTime, time::error::Parse> {
-    OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+pub fn parse_timestamp(raw: &str) -> Result<OffsetDateTime, ::time::error::Parse> {
+    OffsetDateTime::parse(raw, &::time::format_description::well_known::Rfc3339)
 }
 
 #[cfg(test)]
@@ -167,7 +103,7 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip_with_microseconds() {
-        let at = time::macros::datetime!(2026-01-02 03:04:05.678901 UTC);
+        let at = ::time::macros::datetime!(2026-01-02 03:04:05.678901 UTC);
         let text = format_timestamp(at);
         assert_eq!(text, "2026-01-02T03:04:05.678901Z");
         assert_eq!(parse_timestamp(&text).ok(), Some(at));
@@ -184,15 +120,15 @@ mod tests {
             let Ok(at) = OffsetDateTime::from_unix_timestamp_nanos(nanos) else {
                 return Ok(());
             };
-            let offset = time::UtcOffset::from_whole_seconds(offset).unwrap_or(time::UtcOffset::UTC);
+            let offset = ::time::UtcOffset::from_whole_seconds(offset).unwrap_or(::time::UtcOffset::UTC);
             let Some(at) = at.checked_to_offset(offset) else {
                 return Ok(());
             };
             let (mut fast, mut slow) = (String::new(), String::new());
             proptest::prop_assert!(write_timestamp(&mut fast, at).is_ok());
-            proptest::prop_assert!(write_timestamp_slowly(&mut slow, at.to_offset(time::UtcOffset::UTC)).is_ok());
+            proptest::prop_assert!(write_timestamp_slowly(&mut slow, at.to_offset(::time::UtcOffset::UTC)).is_ok());
             proptest::prop_assert_eq!(&fast, &slow);
-            let utc = at.to_offset(time::UtcOffset::UTC);
+            let utc = at.to_offset(::time::UtcOffset::UTC);
             let people = format!(
                 "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
                 utc.year(), u8::from(utc.month()), utc.day(), utc.hour(), utc.minute(), utc.second()
@@ -204,25 +140,5 @@ mod tests {
             }
         }
 
-        /// Any text parses only when it is the hyphenated form we hand out, and then prints back unchanged
-        /// (lowercase); nothing panics.
-        #[test]
-        fn an_id_is_the_hyphenated_form_or_refused(
-            raw in "\\PC{0,40}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-        ) {
-            if let Ok(id) = SubmissionId::parse(&raw) {
-                proptest::prop_assert_eq!(id.to_string(), raw.to_ascii_lowercase());
-            } else {
-                proptest::prop_assert!(raw.len() != 36 || Uuid::try_parse(&raw).is_err());
-            }
-        }
-    }
-
-    #[test]
-    fn submission_ids_round_trip_and_other_forms_are_refused() {
-        let id = SubmissionId::generate();
-        assert_eq!(SubmissionId::parse(&id.to_string()), Ok(id));
-        assert!(SubmissionId::parse("not-an-id").is_err());
-        assert!(SubmissionId::parse(&format!("{{{id}}}")).is_err());
     }
 }

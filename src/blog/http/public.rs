@@ -8,28 +8,27 @@
 //! Absolute links (feed, sitemap) use the scheme and host the client saw: `X-Forwarded-Proto` and
 //! `X-Forwarded-Host` are believed only from `STRATUS_TRUSTED_PROXIES`, else the connection and `Host`.
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::{
     Router,
-    extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State, rejection::PathRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    extract::{Path, RawQuery, State, rejection::PathRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
 };
-use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use super::{
-    AppState,
-    error::{ApiError, HtmlError},
-    extract::{ClientContext, Fields},
-    pages::{self, PageChrome},
-};
 use crate::{
     blog::{PageNumber, Post, Slug, markdown, render_markdown, store},
-    domain::submission::format_timestamp,
+    http::{
+        AppState,
+        error::{ApiError, HtmlError},
+        etag::cacheable,
+        extract::Fields,
+        origin::PublicOrigin,
+        pages::{self, PageChrome},
+    },
+    time::format_timestamp,
 };
 
 /// Posts per page of `/blog`.
@@ -41,9 +40,6 @@ const SITEMAP_POSTS: u32 = 50_000;
 /// Characters of a post's first paragraph shown in the list.
 const EXCERPT_CHARS: usize = 280;
 
-/// What public pages may be cached for: a minute fresh, five more minutes served stale while refreshed.
-pub(crate) const PUBLIC_CACHE: &str = "public, max-age=60, stale-while-revalidate=300";
-
 /// The readers' routes.
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -51,144 +47,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/blog/feed.xml", get(feed))
         .route("/blog/{slug}", get(show_post))
         .route("/sitemap.xml", get(sitemap))
-}
-
-/// `scheme://host` for absolute links: `STRATUS_PUBLIC_URL` when set, and only it; otherwise the host
-/// the client asked for (a trusted proxy's `X-Forwarded-Host`, else `Host`), in which case the answer
-/// must not be kept by a shared cache ([`PublicOrigin::configured`]): a forged `Host` would otherwise
-/// be served to everyone from the CDN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PublicOrigin {
-    origin: String,
-    configured: bool,
-}
-
-impl PublicOrigin {
-    /// The origin text (`https://blog.example`), no trailing slash.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.origin
-    }
-
-    /// A cacheable answer whose body holds this origin's links: public when the origin is configured,
-    /// else private to the client and varying by the headers the origin came from.
-    fn cacheable(&self, headers: &HeaderMap, content_type: &'static str, body: String) -> Response {
-        let mut response = cacheable(headers, content_type, body);
-        if !self.configured {
-            let out = response.headers_mut();
-            out.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, max-age=60"),
-            );
-            out.insert(
-                header::VARY,
-                HeaderValue::from_static("Host, X-Forwarded-Host, X-Forwarded-Proto"),
-            );
-        }
-        response
-    }
-}
-
-/// A `Host` value we are willing to print into links: a DNS name or bracketed IPv6 literal, optional port.
-fn plausible_host(host: &str) -> bool {
-    (1..=255).contains(&host.len())
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
-}
-
-impl FromRequestParts<AppState> for PublicOrigin {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if let Some(origin) = &state.public_origin {
-            return Ok(Self {
-                origin: origin.to_string(),
-                configured: true,
-            });
-        }
-        let https = ClientContext::from_request_parts(parts, state)
-            .await
-            .is_ok_and(|client| client.https);
-        let peer_trusted = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .is_some_and(|ConnectInfo(peer)| {
-                state.proxies.iter().any(|net| net.contains(&peer.ip()))
-            });
-        let header_text = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .filter(|h| plausible_host(h))
-        };
-        let forwarded = if peer_trusted {
-            header_text("x-forwarded-host")
-        } else {
-            None
-        };
-        let host = forwarded
-            .or_else(|| header_text(header::HOST.as_str()))
-            .or_else(|| {
-                parts
-                    .uri
-                    .authority()
-                    .map(|a| a.as_str())
-                    .filter(|h| plausible_host(h))
-            })
-            .unwrap_or("localhost");
-        let scheme = if https { "https" } else { "http" };
-        Ok(Self {
-            origin: format!("{scheme}://{}", host.to_ascii_lowercase()),
-            configured: false,
-        })
-    }
-}
-
-/// A strong validator for a body: its SHA-256, quoted.
-fn etag_of(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
-}
-
-/// Whether `If-None-Match` names this ETag (or is `*`). Comparison is weak, as RFC 9110 asks for this
-/// header: `W/"x"` matches `"x"`.
-fn none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
-/// A public, cacheable answer: the body with its ETag, or 304 when the client has it already.
-pub(crate) fn cacheable(headers: &HeaderMap, content_type: &'static str, body: String) -> Response {
-    let etag = etag_of(body.as_bytes());
-    let cache = HeaderValue::from_static(PUBLIC_CACHE);
-    let etag_value = HeaderValue::from_str(&etag).ok();
-    let mut response = if none_match(headers, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-            body,
-        )
-            .into_response()
-    };
-    let out = response.headers_mut();
-    out.insert(header::CACHE_CONTROL, cache);
-    if let Some(etag) = etag_value {
-        out.insert(header::ETAG, etag);
-    }
-    response
 }
 
 const MONTHS: [&str; 12] = [
@@ -426,43 +284,6 @@ pub(crate) async fn sitemap(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn etags_match_exactly_weakly_or_by_star() {
-        let etag = etag_of(b"body");
-        let mut headers = HeaderMap::new();
-        assert!(!none_match(&headers, &etag));
-        for given in [
-            etag.clone(),
-            format!("W/{etag}"),
-            format!("\"x\", {etag}"),
-            "*".into(),
-        ] {
-            headers.insert(
-                header::IF_NONE_MATCH,
-                HeaderValue::from_str(&given).unwrap_or(HeaderValue::from_static("")),
-            );
-            assert!(none_match(&headers, &etag), "{given}");
-        }
-        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"other\""));
-        assert!(!none_match(&headers, &etag));
-    }
-
-    #[test]
-    fn hosts_with_markup_or_spaces_are_not_printed_into_links() {
-        assert!(plausible_host("blog.example.com"));
-        assert!(plausible_host("127.0.0.1:8000"));
-        assert!(plausible_host("[::1]:8000"));
-        for bad in [
-            "",
-            "a b",
-            "evil.example/\"><script>",
-            "x@y",
-            &"a".repeat(256),
-        ] {
-            assert!(!plausible_host(bad), "{bad:?}");
-        }
-    }
 
     #[test]
     fn dates_read_as_day_month_year() {

@@ -49,17 +49,16 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::Rng as _;
 use std::sync::Arc;
 
-use super::{
-    Page, Store, StoreError, aws, claim_write,
-    dynamodb_tables::{KeyAttribute, SUBMISSIONS, TableSchema},
-    ready::{InitError, Ready, bring_up},
-};
+use super::Store;
 use crate::{
+    board::{EightDigits, Submission, SubmissionId, Username},
     config::DynamoDbSettings,
-    domain::{
-        Cursor, EightDigits, PageRequest, Submission, SubmissionId, Username,
-        submission::{format_timestamp, parse_timestamp},
+    storage::{
+        Cursor, Page, PageRequest, StoreError, aws, claim_write,
+        dynamodb_tables::{KeyAttribute, SUBMISSIONS, TableSchema},
+        ready::{InitError, Ready, bring_up},
     },
+    time::{format_timestamp, parse_timestamp},
 };
 
 /// Partition and sort key of the latest item.

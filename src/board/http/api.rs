@@ -10,14 +10,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{
-    AppState,
-    error::{ApiError, FieldError, Problem},
-    extract::{Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
-};
-use crate::domain::{
-    Cursor, EightDigits, PageLimit, PageRequest, Submission, SubmissionId, Username,
-    submission::format_timestamp,
+use crate::{
+    board::{EightDigits, Submission, SubmissionId, Username},
+    http::{
+        AppState,
+        error::{ApiError, FieldError, Problem},
+        extract::{Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
+    },
+    storage::{Cursor, PageLimit, PageRequest},
+    time::format_timestamp,
 };
 
 /// A stored submission.
@@ -314,13 +315,10 @@ pub(crate) async fn visits(State(state): State<AppState>) -> Result<Json<VisitCo
 
 #[cfg(test)]
 mod tests {
-    use utoipa::OpenApi as _;
-
-    use crate::http::openapi::ApiDoc;
-
     #[test]
     fn the_body_and_the_path_describe_usernames_with_the_same_pattern() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+        let doc =
+            serde_json::to_value(crate::http::openapi_document()).expect("the document serializes");
         let in_body =
             &doc["components"]["schemas"]["NewSubmissionBody"]["properties"]["username"]["pattern"];
         let parameters = doc["paths"]["/api/v1/users/{username}/submissions"]["get"]["parameters"]

@@ -27,13 +27,12 @@ use sqlx::{
 pub use writer::WriterQueue;
 use writer::{Write, Written, unexpected_answer};
 
-use super::{Page, Role, Store, StoreError, paging::SeqCursor};
+use super::Store;
 use crate::{
+    board::{EightDigits, Submission, SubmissionId, Username},
     config::SqliteSettings,
-    domain::{
-        EightDigits, PageRequest, Submission, SubmissionId, Username,
-        submission::{format_timestamp, parse_timestamp},
-    },
+    storage::{Page, PageRequest, Role, SeqCursor, StoreError},
+    time::{format_timestamp, parse_timestamp},
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -93,7 +92,7 @@ impl SqliteStore {
         if settings.migrate_on_start {
             migrate(&writer).await?;
         } else {
-            super::schema_version::check_sqlite(&writer, &MIGRATOR).await?;
+            crate::storage::schema_version::check_sqlite(&writer, &MIGRATOR).await?;
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.read_connections)

@@ -18,8 +18,11 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError, WriterQueue};
-use crate::domain::Submission;
+use super::{
+    Submission,
+    store::{Store, WriterQueue},
+};
+use crate::storage::StoreError;
 
 type Reply = oneshot::Sender<Result<Visit, Arc<StoreError>>>;
 
