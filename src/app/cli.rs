@@ -1,11 +1,18 @@
 //! The commands behind `main`: serve, migrate, healthcheck, config.
 
-use std::{process::ExitCode, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    process::ExitCode,
+    time::Duration,
+};
 
 use crate::{
     app::{lifecycle::shutdown_signal, startup::Application},
     board::store::{DynamoDbStore, PostgresStore, SqliteStore},
-    config::{Cli, Command, DatabaseUrl, FilesCommand, Settings, environment_variables},
+    config::{
+        Cli, Command, ConfigError, DatabaseUrl, DynamoDbSettings, FilesCommand, FilesSettings,
+        LogSettings, Settings, SettingsArgs, environment_variables,
+    },
     storage::{self, dynamodb_tables},
     telemetry,
 };
@@ -19,58 +26,87 @@ pub fn run(cli: Cli) -> ExitCode {
         }) => print_config(list_env, dynamodb_schemas),
         // Needs no settings: it must work before any are written.
         Some(Command::HashPassword) => crate::auth::cli::run(),
-        Some(Command::Healthcheck { url, timeout }) => {
-            let url = url.unwrap_or_else(|| cli.settings.default_healthcheck_url());
+        Some(Command::Healthcheck {
+            url,
+            timeout,
+            listen,
+        }) => {
+            let url = url.unwrap_or_else(|| default_healthcheck_url(listen));
             with_runtime(false, healthcheck(url, timeout))
         }
-        command => {
-            let settings = match cli.settings.parse_settings() {
-                Ok(settings) => settings,
-                Err(err) => {
-                    eprintln!("stratus: configuration error: {err}");
-                    return ExitCode::from(2);
-                }
-            };
-            let every = settings.log.flush_every;
-            match (!every.is_zero())
-                .then(|| telemetry::BufferedStdout::start(every))
-                .flatten()
-            {
-                Some(buffered) => telemetry::init_logs(&settings.log, buffered),
-                None => telemetry::init_logs(&settings.log, std::io::stdout),
-            }
-            let migrate_only = matches!(command, Some(Command::Migrate));
-            let sweep = match command {
-                Some(Command::Files {
-                    command:
-                        FilesCommand::Sweep {
-                            older_than,
-                            dry_run,
-                        },
-                }) => Some((older_than, dry_run)),
-                _ => None,
-            };
-            let code = with_runtime(true, async move {
-                let result = if let Some((older_than, dry_run)) = sweep {
-                    sweep_files(&settings, older_than, dry_run).await
-                } else if migrate_only {
-                    migrate(&settings).await
-                } else {
-                    serve(settings).await
-                };
-                match result {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(err) => {
-                        tracing::error!(error.message = %err, error.cause_chain = ?err, "stratus stopped with an error");
-                        eprintln!("stratus: {err:#}");
-                        ExitCode::FAILURE
-                    }
-                }
-            });
-            telemetry::flush_logs();
-            code
-        }
+        Some(Command::Serve(args)) => serve_with(&args),
+        None => serve_with(&cli.settings),
+        Some(Command::Migrate(args)) => match args.parse() {
+            Ok((database, board)) => with_logs(&args.log.settings(), async move {
+                migrate(&database, board.as_ref()).await
+            }),
+            Err(err) => configuration_error(&err),
+        },
+        Some(Command::Files {
+            command:
+                FilesCommand::Sweep {
+                    older_than,
+                    dry_run,
+                    store,
+                },
+        }) => match store.parse() {
+            Ok((database, files)) => with_logs(&store.log.settings(), async move {
+                sweep_files(&database, &files, older_than, dry_run).await
+            }),
+            Err(err) => configuration_error(&err),
+        },
     }
+}
+
+/// `stratus serve`, and `stratus` with no command.
+fn serve_with(args: &SettingsArgs) -> ExitCode {
+    match args.parse_settings() {
+        Ok(settings) => with_logs(&settings.log.clone(), serve(settings)),
+        Err(err) => configuration_error(&err),
+    }
+}
+
+/// A setting is wrong: say which, exit 2 (what a usage error exits with).
+fn configuration_error(err: &ConfigError) -> ExitCode {
+    eprintln!("stratus: configuration error: {err}");
+    ExitCode::from(2)
+}
+
+/// Starts logging, runs `work` on a multi-threaded runtime, and reports its error, if any.
+fn with_logs(
+    log: &LogSettings,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    let every = log.flush_every;
+    match (!every.is_zero())
+        .then(|| telemetry::BufferedStdout::start(every))
+        .flatten()
+    {
+        Some(buffered) => telemetry::init_logs(log, buffered),
+        None => telemetry::init_logs(log, std::io::stdout),
+    }
+    let code = with_runtime(true, async move {
+        match work.await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(error.message = %err, error.cause_chain = ?err, "stratus stopped with an error");
+                eprintln!("stratus: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    });
+    telemetry::flush_logs();
+    code
+}
+
+/// The URL `stratus healthcheck` checks when none is given: `/health/live` on the listen port, on
+/// loopback when listening on every address.
+fn default_healthcheck_url(listen: SocketAddr) -> String {
+    let ip = match listen.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/health/live", SocketAddr::new(ip, listen.port()))
 }
 
 fn with_runtime(multi_thread: bool, work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
@@ -101,14 +137,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// beside the database).
 const MIGRATE_WAIT: Duration = Duration::from_secs(60);
 
-async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    match &settings.database {
+async fn migrate(database: &DatabaseUrl, board: Option<&DynamoDbSettings>) -> anyhow::Result<()> {
+    match database {
         DatabaseUrl::Sqlite(sqlite) => SqliteStore::migrate_only(sqlite).await?,
         DatabaseUrl::Postgres(postgres) => {
             PostgresStore::migrate_only(postgres, MIGRATE_WAIT).await?;
         }
     }
-    if let Some(board) = &settings.board {
+    if let Some(board) = board {
         DynamoDbStore::migrate_only(board, MIGRATE_WAIT).await?;
     }
     tracing::info!("migrations applied");
@@ -117,12 +153,13 @@ async fn migrate(settings: &Settings) -> anyhow::Result<()> {
 
 /// `stratus files sweep`: prints one line per finding and a summary on stdout.
 async fn sweep_files(
-    settings: &Settings,
+    database: &DatabaseUrl,
+    settings: &FilesSettings,
     older_than: Duration,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let storage = storage::open(&settings.database, None, storage::Role::Maintain).await?;
-    let files = crate::files::Files::open(&settings.files, &storage.sql).await?;
+    let storage = storage::open(database, None, storage::Role::Maintain).await?;
+    let files = crate::files::Files::open(settings, &storage.sql).await?;
     let swept = crate::files::sweep::sweep(&files, older_than, dry_run).await;
     storage.close().await;
     for line in swept?.lines(dry_run) {

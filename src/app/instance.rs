@@ -1,4 +1,4 @@
-//! Which instance answered (seed 003's page shows the server): ECS task, EC2 instance, or hostname.
+//! Which instance answered (pages and the `X-Served-By` header show it): ECS task, EC2 instance, or hostname.
 //!
 //! Looked up once in the background with 1 s timeouts; until it answers (or if it never does) the hostname
 //! is used, so start-up never waits on a metadata service.

@@ -1,4 +1,4 @@
-//! The blog (seed 002): posts written in Markdown by the admin, read by everyone under `/blog`.
+//! The blog: posts written in Markdown by the admin, read by everyone under `/blog`.
 //!
 //! - [`post`]: the parsed values a post is made of ([`Slug`], [`PostTitle`], [`PostBody`], ...), each
 //!   checked once at the edge.

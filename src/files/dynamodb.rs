@@ -1,4 +1,4 @@
-//! File metadata in DynamoDB (`STRATUS_FILE_METADATA_URL=dynamodb://TABLE`), seed 004's shape
+//! File metadata in DynamoDB (`STRATUS_FILE_METADATA_URL=dynamodb://TABLE`), in the shape of the table Terraform creates
 //! ([`FILE_METADATA`]: partition key `file_id`, index `by_owner` on `owner` + `created_at`).
 //!
 //! Each file is two items, written and deleted together in one transaction:

@@ -1,4 +1,4 @@
-//! Files (seed 004's second and third tiers): bytes in an object store (a local directory or S3), metadata
+//! Files: bytes in an object store (a local directory or S3), metadata
 //! in the relational database or DynamoDB.
 //!
 //! Consistency between the two stores, which share no transaction:

@@ -15,12 +15,15 @@ use std::{
 use axum::BoxError;
 use axum::{
     body::{Body, Bytes},
-    extract::{ConnectInfo, FromRequestParts, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
     http::{HeaderMap, header, request::Parts},
 };
 use ipnet::IpNet;
 
-use super::{AppState, error::ApiError};
+use super::{
+    AppState,
+    error::{ApiError, FieldError, HtmlError},
+};
 use crate::{
     config::MinTransferRate,
     storage::{Cursor, PageLimit, PageRequest},
@@ -352,6 +355,97 @@ pub fn paced(
             }
         }
     })
+}
+
+/// A JSON object body the API takes: `Content-Type: application/json`, at most [`MAX_BODY_BYTES`], an
+/// object (not an array that serde would also accept for a struct), parsed into `T`. Malformed JSON is
+/// 400; well-formed JSON of the wrong shape is 422 with a sentence saying what was expected.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+/// A type a [`JsonBody`] holds.
+pub trait JsonObject: serde::de::DeserializeOwned {
+    /// The sentence for a body that is JSON but not an object.
+    const SHAPE: &'static str;
+
+    /// The sentence for an object serde could not read as `Self`; by default serde's own words.
+    fn data_error(err: &serde_json::Error) -> String {
+        let text = err.to_string();
+        let text = text.split(" at line ").next().unwrap_or(&text);
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+            None => Self::SHAPE.to_owned(),
+        }
+    }
+}
+
+impl<S: Send + Sync, T: JsonObject> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        require_content_type(&parts.headers, MediaType::Json)?;
+        let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
+        if bytes.trim_ascii_start().first() != Some(&b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+        {
+            return Err(ApiError::Validation(vec![FieldError::new(
+                "body",
+                T::SHAPE,
+            )]));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|err| match err.classify() {
+                serde_json::error::Category::Data => {
+                    ApiError::Validation(vec![FieldError::new("body", T::data_error(&err))])
+                }
+                _ => ApiError::BadRequest(format!(
+                    "The body is not valid JSON (line {}, column {}).",
+                    err.line(),
+                    err.column()
+                )),
+            })
+    }
+}
+
+/// A page's form post, checked before its fields are handed over: not cross-site, form-encoded, at most
+/// [`MAX_BODY_BYTES`], well-formed fields, and the CSRF token this browser was given. The fields borrow
+/// from the body ([`CheckedForm::fields`]), as [`Fields::parse`] does.
+#[derive(Debug)]
+pub struct CheckedForm(Bytes);
+
+impl CheckedForm {
+    /// The fields (parsed again from the body they were checked in: a form is a few hundred bytes).
+    pub fn fields(&self) -> Fields<'_> {
+        // The same bytes parsed without error in `from_request`, so this cannot fail.
+        Fields::parse(&self.0).unwrap_or_default()
+    }
+}
+
+impl FromRequest<AppState> for CheckedForm {
+    type Rejection = HtmlError;
+
+    async fn from_request(request: Request, _state: &AppState) -> Result<Self, HtmlError> {
+        let (headers, bytes) = read_form(request, MAX_BODY_BYTES).await?;
+        super::csrf::verify(&headers, Fields::parse(&bytes)?.get("csrf_token"))?;
+        Ok(Self(bytes))
+    }
+}
+
+/// A form post's headers and body, its fields checked to parse, the CSRF token not yet checked (the
+/// caller decides what a stale token means): not cross-site, form-encoded, at most `limit` bytes.
+pub(crate) async fn read_form(
+    request: Request,
+    limit: usize,
+) -> Result<(HeaderMap, Bytes), HtmlError> {
+    let (parts, body) = request.into_parts();
+    super::csrf::refuse_cross_site(&parts.headers)?;
+    require_content_type(&parts.headers, MediaType::Form)?;
+    let bytes = read_body(&parts.headers, body, limit).await?;
+    Fields::parse(&bytes)?;
+    Ok((parts.headers, bytes))
 }
 
 /// `limit` and `cursor` from a query.

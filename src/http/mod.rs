@@ -63,7 +63,7 @@ pub struct AppParts {
     pub store: Arc<dyn Store>,
     /// The relational database (users, blog, sessions, file metadata).
     pub sql: SqlDb,
-    /// The admin account and API token (issue 6).
+    /// The admin account and API token.
     pub auth: Arc<crate::auth::Auth>,
     /// Uploaded files: the object store and the metadata store.
     pub files: crate::files::Files,

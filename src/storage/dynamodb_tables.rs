@@ -39,7 +39,7 @@ pub struct TableSchema {
     pub global_secondary_indexes: &'static [SecondaryIndex],
 }
 
-/// Seed 000's submissions table: partition `username`, sort `timestamp`. It also holds the visit counter
+/// The board's table: partition `username`, sort `timestamp`. It also holds the visit counter
 /// and the "latest" item under keys no username can take.
 pub const SUBMISSIONS: TableSchema = TableSchema {
     role: "submissions",
@@ -62,7 +62,7 @@ pub const SUBMISSIONS: TableSchema = TableSchema {
     }],
 };
 
-/// Seed 004's file metadata table: partition `file_id`, listed per owner by a GSI.
+/// The file metadata table: partition `file_id`, listed per owner by a GSI.
 pub const FILE_METADATA: TableSchema = TableSchema {
     role: "file_metadata",
     hash_key: KeyAttribute {

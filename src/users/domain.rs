@@ -1,4 +1,4 @@
-//! User records (seed 004's first tier): who a person is and how to reach them.
+//! User records: who a person is and how to reach them.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Users (seed 004's first tier): `/users` (list and create form) and `/api/v1/users`.
+//! Users: `/users` (list and create form) and `/api/v1/users`.
 //!
 //! Creating a user needs write access (`auth::WriteAccess`: open while no admin is configured, else the
 //! admin's session or, on the API, the bearer token). Email addresses are unique ignoring case: a second
@@ -7,7 +7,7 @@
 use askama::Template;
 use axum::{
     Json,
-    extract::{Path, RawQuery, Request, State, rejection::PathRejection},
+    extract::{Path, RawQuery, State, rejection::PathRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -25,10 +25,7 @@ use crate::{
         auth::{PrivateRead, Viewer, WriteAccess},
         csrf,
         error::{ApiError, FieldError, HtmlError, Problem},
-        extract::{
-            ClientContext, Fields, MAX_BODY_BYTES, MediaType, page_request, read_body,
-            require_content_type,
-        },
+        extract::{CheckedForm, ClientContext, Fields, JsonBody, JsonObject, page_request},
         pages::{self, PageChrome},
     },
     storage::PageRequest,
@@ -85,6 +82,15 @@ pub(crate) struct NewUserBody {
     /// An email address (`local@domain.tld`), at most 254 characters.
     #[schema(value_type = String, required = true, example = "ada@example.com", format = Email)]
     email: Option<Value>,
+}
+
+impl JsonObject for NewUserBody {
+    const SHAPE: &'static str =
+        "The body must be a JSON object with the string fields name and email.";
+
+    fn data_error(_err: &serde_json::Error) -> String {
+        Self::SHAPE.to_owned()
+    }
 }
 
 /// One page of users, newest first.
@@ -168,23 +174,8 @@ fn duplicate(email: &Email) -> String {
 pub(crate) async fn create_user(
     access: WriteAccess,
     State(state): State<AppState>,
-    request: Request,
+    JsonBody(parsed): JsonBody<NewUserBody>,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    require_content_type(&parts.headers, MediaType::Json)?;
-    let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
-    let parsed: NewUserBody =
-        serde_json::from_slice(&bytes).map_err(|err| match err.classify() {
-            serde_json::error::Category::Data => ApiError::Validation(vec![FieldError::new(
-                "body",
-                "The body must be a JSON object with the string fields name and email.",
-            )]),
-            _ => ApiError::BadRequest(format!(
-                "The body is not valid JSON (line {}, column {}).",
-                err.line(),
-                err.column()
-            )),
-        })?;
     let mut errors = Vec::new();
     let name = json_string(parsed.name.as_ref(), "name", &mut errors);
     let email = json_string(parsed.email.as_ref(), "email", &mut errors);
@@ -397,14 +388,10 @@ pub(crate) async fn create_user_from_form(
     viewer: Viewer,
     State(state): State<AppState>,
     client: ClientContext,
-    request: Request,
+    headers: HeaderMap,
+    form: CheckedForm,
 ) -> Result<Response, HtmlError> {
-    let (parts, body) = request.into_parts();
-    csrf::refuse_cross_site(&parts.headers)?;
-    require_content_type(&parts.headers, MediaType::Form)?;
-    let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
-    let fields = Fields::parse(&bytes)?;
-    csrf::verify(&parts.headers, fields.get("csrf_token"))?;
+    let fields = form.fields();
     let mut form = UserForm {
         name: fields.get("name").unwrap_or_default().to_owned(),
         email: fields.get("email").unwrap_or_default().to_owned(),
@@ -435,7 +422,7 @@ pub(crate) async fn create_user_from_form(
     render_users(
         &state,
         &viewer,
-        &parts.headers,
+        &headers,
         client.https,
         &PageRequest::default(),
         form,

@@ -1,4 +1,4 @@
-//! Users (seed 004's first tier): records with a name and a unique email address, kept in the relational
+//! Users: records with a name and a unique email address, kept in the relational
 //! database (`DATABASE_URL`).
 
 mod domain;

@@ -1,4 +1,4 @@
-//! The blog's readers (seed 002): `/blog`, `/blog/{slug}`, `/blog/feed.xml` and `/sitemap.xml`.
+//! The blog's readers: `/blog`, `/blog/{slug}`, `/blog/feed.xml` and `/sitemap.xml`.
 //!
 //! Every page here is the same for everyone (no session, no form, no cookie set), so CloudFront may cache
 //! it: `Cache-Control: public, max-age=60, stale-while-revalidate=300`, a strong `ETag` that is the hash of

@@ -1,4 +1,4 @@
-//! The eight-digit number of the submission board (seed 000).
+//! The eight-digit number of the submission board.
 
 use std::fmt;
 

@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    extract::{Path, RawQuery, Request, State, rejection::PathRejection},
+    extract::{Path, RawQuery, State, rejection::PathRejection},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -15,7 +15,7 @@ use crate::{
     http::{
         AppState,
         error::{ApiError, FieldError, Problem},
-        extract::{Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
+        extract::{Fields, JsonBody, JsonObject},
     },
     storage::{Cursor, PageLimit, PageRequest},
     time::format_timestamp,
@@ -67,6 +67,11 @@ pub(crate) struct NewSubmissionBody {
     /// Exactly 8 ASCII digits.
     #[schema(value_type = String, required = true, example = "01234567", pattern = "^[0-9]{8}$")]
     number: Option<Value>,
+}
+
+impl JsonObject for NewSubmissionBody {
+    const SHAPE: &'static str =
+        "The body must be a JSON object such as {\"username\": \"ada\", \"number\": \"01234567\"}.";
 }
 
 /// One page of a user's submissions, newest first.
@@ -133,35 +138,6 @@ fn parse_new_submission(body: &NewSubmissionBody) -> Result<Submission, ApiError
     }
 }
 
-/// Parses a JSON object body: syntax errors are 400, well-formed JSON of the wrong shape is 422.
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // serde lets a struct deserialize from an array too (`["ada", "01234567"]`); the API takes objects only.
-    if bytes.trim_ascii_start().first() != Some(&b'{')
-        && serde_json::from_slice::<Value>(bytes).is_ok()
-    {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "body",
-            "The body must be a JSON object such as {\"username\": \"ada\", \"number\": \"01234567\"}.",
-        )]));
-    }
-    serde_json::from_slice(bytes).map_err(|err| match err.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::Validation(vec![FieldError::new("body", strip_position(&err))])
-        }
-        _ => ApiError::BadRequest(format!(
-            "The body is not valid JSON (line {}, column {}).",
-            err.line(),
-            err.column()
-        )),
-    })
-}
-
-fn strip_position(err: &serde_json::Error) -> String {
-    let text = err.to_string();
-    let text = text.split(" at line ").next().unwrap_or(&text);
-    format!("{}{}.", text[..1].to_uppercase(), &text[1..])
-}
-
 /// Create a submission.
 #[utoipa::path(
     post,
@@ -180,12 +156,9 @@ fn strip_position(err: &serde_json::Error) -> String {
 )]
 pub(crate) async fn create_submission(
     State(state): State<AppState>,
-    request: Request,
+    JsonBody(body): JsonBody<NewSubmissionBody>,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    require_content_type(&parts.headers, MediaType::Json)?;
-    let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
-    let submission = parse_new_submission(&parse_json::<NewSubmissionBody>(&bytes)?)?;
+    let submission = parse_new_submission(&body)?;
     state.store.insert_submission(&submission).await?;
     state.counters.submissions_created.increment(1);
     tracing::info!(submission_id = %submission.id, "submission stored");

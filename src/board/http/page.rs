@@ -1,18 +1,18 @@
-//! The submission board (seed 000) and the visit counter (seed 001): `GET /` and `POST /`.
+//! The submission board and the visit counter: `GET /` and `POST /`.
 
 use std::sync::Arc;
 
 use askama::Template;
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
 
 use crate::http::{
     AppState, csrf,
     error::HtmlError,
-    extract::{ClientContext, Fields, MAX_BODY_BYTES, MediaType, read_body, require_content_type},
+    extract::{CheckedForm, ClientContext, Fields},
     pages::{self, PageChrome},
 };
 use crate::{
@@ -204,14 +204,10 @@ pub(crate) async fn show_board(
 pub(crate) async fn submit_from_form(
     State(state): State<AppState>,
     client: ClientContext,
-    request: Request,
+    headers: HeaderMap,
+    form: CheckedForm,
 ) -> Result<Response, HtmlError> {
-    let (parts, body) = request.into_parts();
-    csrf::refuse_cross_site(&parts.headers)?;
-    require_content_type(&parts.headers, MediaType::Form)?;
-    let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
-    let fields = Fields::parse(&bytes)?;
-    csrf::verify(&parts.headers, fields.get("csrf_token"))?;
+    let fields = form.fields();
     match parse_board_form(&fields) {
         Ok(valid) => {
             let submission = Submission::new(valid.username, valid.number);
@@ -225,7 +221,7 @@ pub(crate) async fn submit_from_form(
             debug_assert!(form.has_errors());
             let latest = state.store.latest_submission().await?;
             let visits = state.store.visit_count().await?;
-            let (csrf_token, set_cookie) = csrf::issue(&parts.headers, client.https);
+            let (csrf_token, set_cookie) = csrf::issue(&headers, client.https);
             let page = BoardPage {
                 page: PageChrome::current(),
                 latest: latest.as_ref().map(LatestView::from),

@@ -1,4 +1,4 @@
-//! DynamoDB: `STRATUS_BOARD_URL=dynamodb://TABLE` puts the board here, on seed 000's table shape ([`dynamodb_tables::SUBMISSIONS`]).
+//! DynamoDB: `STRATUS_BOARD_URL=dynamodb://TABLE` puts the board here, on the board's single-table shape ([`dynamodb_tables::SUBMISSIONS`]).
 //!
 //! One table holds everything, in three kinds of item:
 //!

@@ -2,7 +2,7 @@
 //!
 //! - [`sqlite`]: the embedded default, one file, with a writer thread that commits in groups;
 //! - [`postgres`]: RDS or any PostgreSQL, with inserts grouped per round trip;
-//! - [`dynamodb`]: a single table, as seed 000 keeps it.
+//! - [`dynamodb`]: one table, submissions and the counter side by side.
 //!
 //! The SQLite and PostgreSQL stores are also the handles of the relational database that users, the blog,
 //! sessions and file metadata share ([`crate::storage::SqlDb`]): one pool per process, opened once.

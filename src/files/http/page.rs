@@ -17,10 +17,7 @@ use crate::{
         auth::{Viewer, WriteAccess},
         csrf,
         error::{ApiError, HtmlError},
-        extract::{
-            ClientContext, Fields, MAX_BODY_BYTES, MediaType, page_request, read_body,
-            require_content_type,
-        },
+        extract::{CheckedForm, ClientContext, Fields, page_request},
         pages::{self, PageChrome},
     },
     storage::{PageLimit, PageRequest},
@@ -176,14 +173,8 @@ pub(crate) async fn delete_from_form(
     access: WriteAccess,
     State(state): State<AppState>,
     id: Result<Path<String>, PathRejection>,
-    request: Request,
+    _form: CheckedForm,
 ) -> Result<Response, HtmlError> {
-    let (parts, body) = request.into_parts();
-    csrf::refuse_cross_site(&parts.headers)?;
-    require_content_type(&parts.headers, MediaType::Form)?;
-    let bytes = read_body(&parts.headers, body, MAX_BODY_BYTES).await?;
-    let fields = Fields::parse(&bytes)?;
-    csrf::verify(&parts.headers, fields.get("csrf_token"))?;
     let id = file_id(id)?;
     if !state.files.delete(id).await? {
         return Err(ApiError::NotFound(

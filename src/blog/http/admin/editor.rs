@@ -204,9 +204,9 @@ pub(super) async fn create_post(
     viewer: Viewer,
     request: Request,
 ) -> Result<Response, HtmlError> {
-    let (parts, fields) = read_form_unverified(request, MAX_EDITOR_BYTES).await?;
-    let token_ok = csrf::verify(&parts.headers, fields.get("csrf_token")).is_ok();
-    let (csrf_token, cookies) = csrf_for(&parts.headers, client);
+    let (headers, fields) = read_form_unverified(request, MAX_EDITOR_BYTES).await?;
+    let token_ok = csrf::verify(&headers, fields.get("csrf_token")).is_ok();
+    let (csrf_token, cookies) = csrf_for(&headers, client);
     let admin = match (viewer.admin, token_ok) {
         (Some(admin), true) => admin,
         (admin, _) => {
@@ -306,10 +306,10 @@ pub(super) async fn save_post(
     request: Request,
 ) -> Result<Response, HtmlError> {
     let id = post_id(raw_id)?;
-    let (parts, fields) = read_form_unverified(request, MAX_EDITOR_BYTES).await?;
-    let token_ok = csrf::verify(&parts.headers, fields.get("csrf_token")).is_ok();
+    let (headers, fields) = read_form_unverified(request, MAX_EDITOR_BYTES).await?;
+    let token_ok = csrf::verify(&headers, fields.get("csrf_token")).is_ok();
     let based_on = version_field(&fields)?;
-    let (csrf_token, cookies) = csrf_for(&parts.headers, client);
+    let (csrf_token, cookies) = csrf_for(&headers, client);
     let admin = match (viewer.admin, token_ok) {
         (Some(admin), true) => admin,
         (admin, _) => {

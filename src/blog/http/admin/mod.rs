@@ -13,7 +13,7 @@ mod session;
 use axum::{
     Router,
     extract::{Path, Request, rejection::PathRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -23,7 +23,7 @@ use crate::{
     http::{
         AppState, csrf,
         error::{ApiError, HtmlError},
-        extract::{ClientContext, Fields, MediaType, read_body, require_content_type},
+        extract::{self, ClientContext, Fields},
     },
 };
 
@@ -86,20 +86,19 @@ fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
 async fn read_form_unverified(
     request: Request,
     limit: usize,
-) -> Result<(Parts, Fields<'static>), HtmlError> {
-    let (parts, body) = request.into_parts();
-    csrf::refuse_cross_site(&parts.headers)?;
-    require_content_type(&parts.headers, MediaType::Form)?;
-    let bytes = read_body(&parts.headers, body, limit).await?;
-    let fields = Fields::parse(&bytes)?;
-    Ok((parts, fields.into_owned()))
+) -> Result<(HeaderMap, Fields<'static>), HtmlError> {
+    let (headers, bytes) = extract::read_form(request, limit).await?;
+    Ok((headers, Fields::parse(&bytes)?.into_owned()))
 }
 
 /// Checks an admin form's envelope (same site, form encoding, size, CSRF token) and parses its fields.
-async fn read_form(request: Request, limit: usize) -> Result<(Parts, Fields<'static>), HtmlError> {
-    let (parts, fields) = read_form_unverified(request, limit).await?;
-    csrf::verify(&parts.headers, fields.get("csrf_token"))?;
-    Ok((parts, fields))
+async fn read_form(
+    request: Request,
+    limit: usize,
+) -> Result<(HeaderMap, Fields<'static>), HtmlError> {
+    let (headers, fields) = read_form_unverified(request, limit).await?;
+    csrf::verify(&headers, fields.get("csrf_token"))?;
+    Ok((headers, fields))
 }
 
 /// The editor's text, when its form's token does not match this browser's session (it signed in again,

@@ -161,7 +161,7 @@ async fn set_published(
     publish: bool,
 ) -> Result<Response, HtmlError> {
     let id = post_id(raw_id)?;
-    let (parts, fields) = read_form(request, MAX_BODY_BYTES).await?;
+    let (headers, fields) = read_form(request, MAX_BODY_BYTES).await?;
     let based_on = version_field(&fields)?;
     match store::set_published(&state.sql, id, based_on, publish).await? {
         Ok(post) => {
@@ -169,7 +169,7 @@ async fn set_published(
             let notice = if publish { "published" } else { "unpublished" };
             Ok(see_other(&format!("/admin?notice={notice}"), Vec::new()))
         }
-        Err(refusal) => refused(&admin, &parts.headers, client, id, refusal),
+        Err(refusal) => refused(&admin, &headers, client, id, refusal),
     }
 }
 
@@ -245,13 +245,13 @@ pub(super) async fn delete_post(
     request: Request,
 ) -> Result<Response, HtmlError> {
     let id = post_id(raw_id)?;
-    let (parts, fields) = read_form(request, MAX_BODY_BYTES).await?;
+    let (headers, fields) = read_form(request, MAX_BODY_BYTES).await?;
     let based_on = version_field(&fields)?;
     match store::delete_post(&state.sql, id, based_on).await? {
         Ok(()) => {
             tracing::info!(post_id = %id, "post deleted");
             Ok(see_other("/admin?notice=deleted", Vec::new()))
         }
-        Err(refusal) => refused(&admin, &parts.headers, client, id, refusal),
+        Err(refusal) => refused(&admin, &headers, client, id, refusal),
     }
 }

@@ -107,14 +107,14 @@ pub(super) async fn login(
     client: ClientContext,
     request: Request,
 ) -> Result<Response, HtmlError> {
-    let (parts, fields) = read_form(request, MAX_BODY_BYTES).await?;
+    let (headers, fields) = read_form(request, MAX_BODY_BYTES).await?;
     if !state.auth.admin_configured() {
         return setup_page(&state, StatusCode::FORBIDDEN);
     }
     let username = fields.get("username").unwrap_or_default().trim().to_owned();
     let password = SecretString::from(fields.get("password").unwrap_or_default().to_owned());
     let next = local_path_or_admin(fields.get("next")).to_owned();
-    let (csrf_token, cookies) = csrf_for(&parts.headers, client);
+    let (csrf_token, cookies) = csrf_for(&headers, client);
     let refuse = |status: StatusCode, error: String, retry: Option<Duration>| {
         let body = pages::render(&LoginPage {
             page: PageChrome::current(),
@@ -141,7 +141,7 @@ pub(super) async fn login(
     }
     // Count first, then check: the attempt is reserved (and refused when over a limit) before the
     // password is verified, so parallel guesses cannot slip in between a check and its count.
-    let device = cookie_value(&parts.headers, DEVICE_COOKIE).and_then(|v| state.auth.device_of(v));
+    let device = cookie_value(&headers, DEVICE_COOKIE).and_then(|v| state.auth.device_of(v));
     let keys = ThrottleKeys::new(client.ip, &username, device.as_ref());
     let now = OffsetDateTime::now_utc();
     let reservation = match throttle::reserve(&state.sql, &keys, now).await? {
@@ -176,8 +176,7 @@ pub(super) async fn login(
             .await?;
             throttle::succeeded(&state.sql, reservation).await?;
             // A session this browser had before is ended: one browser, one session.
-            if let Some(old) =
-                cookie_value(&parts.headers, SESSION_COOKIE).and_then(SessionToken::parse)
+            if let Some(old) = cookie_value(&headers, SESSION_COOKIE).and_then(SessionToken::parse)
             {
                 session::delete_session(&state.sql, &old).await?;
             }
@@ -222,9 +221,8 @@ pub(super) async fn logout(
     client: ClientContext,
     request: Request,
 ) -> Result<Response, HtmlError> {
-    let (parts, _fields) = read_form(request, MAX_BODY_BYTES).await?;
-    if let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE).and_then(SessionToken::parse)
-    {
+    let (headers, _fields) = read_form(request, MAX_BODY_BYTES).await?;
+    if let Some(token) = cookie_value(&headers, SESSION_COOKIE).and_then(SessionToken::parse) {
         session::delete_session(&state.sql, &token).await?;
     }
     Ok(see_other(
