@@ -93,7 +93,7 @@ impl DynamoFileMetadata {
     async fn check(&self) -> Result<(), InitError> {
         self.checked
             .get_or_try_init(|| {
-                crate::board::store::check_dynamodb_table(
+                crate::storage::dynamodb_tables::check_table(
                     &self.client,
                     &self.table,
                     &FILE_METADATA,

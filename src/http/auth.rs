@@ -40,6 +40,9 @@ use super::{
     error::{ApiError, HtmlError, Problem},
     middleware::current_request_id,
 };
+use cookie::SameSite;
+
+use super::cookies::SetCookie;
 use crate::auth::session::{self, SESSION_COOKIE, SessionToken};
 
 /// Where people sign in.
@@ -195,14 +198,19 @@ pub fn local_path_or_admin(next: Option<&str>) -> &str {
 
 /// A cookie's value from the `Cookie` headers.
 pub(crate) fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
+    super::cookies::value(headers, name)
+}
+
+/// The session cookie: the whole site, `Strict`, for the session's lifetime.
+fn session_set_cookie(token: &str, ttl: Option<std::time::Duration>, https: bool) -> SetCookie<'_> {
+    SetCookie {
+        name: SESSION_COOKIE,
+        value: token,
+        path: "/",
+        same_site: SameSite::Strict,
+        max_age: ttl,
+        https,
+    }
 }
 
 /// The `Set-Cookie` value that starts a session.
@@ -211,35 +219,26 @@ pub(crate) fn session_cookie(
     ttl: std::time::Duration,
     https: bool,
 ) -> Option<HeaderValue> {
-    let secure = if https { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        token.as_str(),
-        ttl.as_secs()
-    ))
-    .ok()
+    session_set_cookie(token.as_str(), Some(ttl), https).header_value()
 }
 
 /// The `Set-Cookie` value of a device cookie (`crate::auth::DEVICE_COOKIE`): a year long, sent only to
 /// the sign-in form's address, where it lets this browser past other people's failed guesses.
 pub(crate) fn device_cookie(value: &str, https: bool) -> Option<HeaderValue> {
-    let secure = if https { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{}={value}; Path={LOGIN_PATH}; HttpOnly; SameSite=Strict; Max-Age=31536000{secure}",
-        crate::auth::DEVICE_COOKIE
-    ))
-    .ok()
+    SetCookie {
+        name: crate::auth::DEVICE_COOKIE,
+        value,
+        path: LOGIN_PATH,
+        same_site: SameSite::Strict,
+        max_age: Some(std::time::Duration::from_secs(365 * 24 * 3600)),
+        https,
+    }
+    .header_value()
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
-pub(crate) fn clear_session_cookie(https: bool) -> HeaderValue {
-    if https {
-        HeaderValue::from_static(
-            "stratus_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure",
-        )
-    } else {
-        HeaderValue::from_static("stratus_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
-    }
+pub(crate) fn clear_session_cookie(https: bool) -> Option<HeaderValue> {
+    session_set_cookie("", None, https).removal()
 }
 
 fn is_api(parts: &Parts) -> bool {
@@ -447,70 +446,4 @@ impl FromRequestParts<AppState> for WriteAccess {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_must_be_a_path_on_this_site() {
-        assert_eq!(
-            local_path_or_admin(Some("/admin/posts/new")),
-            "/admin/posts/new"
-        );
-        assert_eq!(local_path_or_admin(Some("/blog?page=2")), "/blog?page=2");
-        for bad in [
-            "https://evil.example/",
-            "//evil.example/",
-            "/\\evil.example",
-            "evil",
-            "",
-            "/a\nb",
-        ] {
-            assert_eq!(local_path_or_admin(Some(bad)), "/admin", "{bad:?}");
-        }
-        assert_eq!(local_path_or_admin(None), "/admin");
-    }
-
-    #[test]
-    fn login_urls_carry_next_encoded() {
-        assert_eq!(
-            login_url("/admin/posts?page=2"),
-            "/admin/login?next=%2Fadmin%2Fposts%3Fpage%3D2"
-        );
-    }
-
-    #[test]
-    fn bearer_tokens_are_read_case_insensitively() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer abc"),
-        );
-        assert_eq!(bearer_token(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer_token(&headers), None);
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
-        assert_eq!(bearer_token(&headers), None);
-    }
-
-    #[test]
-    fn session_cookies_are_http_only_strict_and_secure_over_https() {
-        let token = SessionToken::generate();
-        let cookie = session_cookie(&token, std::time::Duration::from_secs(60), true)
-            .and_then(|v| v.to_str().ok().map(str::to_owned))
-            .unwrap_or_default();
-        assert!(cookie.starts_with("stratus_session="), "{cookie}");
-        for part in [
-            "Path=/",
-            "HttpOnly",
-            "SameSite=Strict",
-            "Max-Age=60",
-            "Secure",
-        ] {
-            assert!(cookie.contains(part), "{cookie} lacks {part}");
-        }
-        let plain = session_cookie(&token, std::time::Duration::from_secs(60), false)
-            .and_then(|v| v.to_str().ok().map(str::to_owned))
-            .unwrap_or_default();
-        assert!(!plain.contains("Secure"), "{plain}");
-    }
-}
+mod tests;

@@ -40,13 +40,7 @@ fn session_bound(session: &SessionToken) -> String {
 /// The two cookies this module reads, in one pass over the `Cookie` headers.
 fn cookies(headers: &HeaderMap) -> (Option<SessionToken>, Option<&str>) {
     let (mut session, mut csrf) = (None, None);
-    for (name, value) in headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-    {
+    for (name, value) in super::cookies::all(headers) {
         if name == SESSION_COOKIE && session.is_none() {
             session = SessionToken::parse(value);
         } else if name == COOKIE_NAME && csrf.is_none() && well_formed(value) {
@@ -83,14 +77,16 @@ pub(crate) fn issue(headers: &HeaderMap, https: bool) -> (String, Option<HeaderV
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
-    let mut cookie = String::with_capacity(COOKIE_NAME.len() + TOKEN_LEN + 48);
-    for part in [COOKIE_NAME, "=", &token, "; Path=/; HttpOnly; SameSite=Lax"] {
-        cookie.push_str(part);
+    let cookie = super::cookies::SetCookie {
+        name: COOKIE_NAME,
+        value: &token,
+        path: "/",
+        same_site: cookie::SameSite::Lax,
+        max_age: None,
+        https,
     }
-    if https {
-        cookie.push_str("; Secure");
-    }
-    (token, HeaderValue::from_str(&cookie).ok())
+    .header_value();
+    (token, cookie)
 }
 
 /// Refuses a request a browser marked as coming from another site (before its body is read).

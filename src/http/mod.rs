@@ -1,6 +1,7 @@
 //! The HTTP surface: state, routes and the layer stack.
 
 pub mod auth;
+pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod etag;

@@ -14,7 +14,7 @@ use axum::{
 };
 use sha2::{Digest as _, Sha256};
 
-use super::{error::ApiError, middleware::current_instance};
+use super::{error::ApiError, etag::ETag, middleware::current_instance};
 
 /// Renders a page into a buffer sized for it: askama's own size hint counts the template's text but not
 /// what fills it, so the board page (4 KB against a 2.8 KB hint) grew and was copied once per view.
@@ -34,7 +34,7 @@ pub(crate) fn render(page: &impl askama::Template) -> Result<String, ApiError> {
 pub(crate) struct Asset {
     /// The URL path, e.g. `/static/app.1a2b3c4d5e.css`.
     pub(crate) path: String,
-    /// The strong ETag (the full hash).
+    /// The full hash, hex: the strong ETag of the identity encoding (with `-br`/`-gz` for the others).
     pub(crate) etag: String,
     /// Media type.
     pub(crate) content_type: &'static str,
@@ -103,10 +103,10 @@ fn preferred_coding(headers: &axum::http::HeaderMap) -> Coding {
 impl Asset {
     fn new(stem: &str, ext: &str, content_type: &'static str, body: &'static [u8]) -> Self {
         let hash = Sha256::digest(body);
-        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(hash);
         Self {
             path: format!("/static/{stem}.{}.{ext}", &hex[..10]),
-            etag: format!("\"{hex}\""),
+            etag: hex,
             content_type,
             body,
             brotli: compress_brotli(body),
@@ -158,26 +158,22 @@ pub(crate) async fn serve_asset(
             Coding::Brotli if asset.brotli.is_some() => (
                 asset.brotli.as_deref().unwrap_or(asset.body),
                 Some("br"),
-                asset.etag.replacen('"', "", 2) + "-br",
+                format!("{}-br", asset.etag),
             ),
             Coding::Gzip if asset.gzip.is_some() => (
                 asset.gzip.as_deref().unwrap_or(asset.body),
                 Some("gzip"),
-                asset.etag.replacen('"', "", 2) + "-gz",
+                format!("{}-gz", asset.etag),
             ),
-            _ => (asset.body, None, asset.etag.replacen('"', "", 2)),
+            _ => (asset.body, None, asset.etag.clone()),
         };
-    let etag = HeaderValue::from_str(&format!("\"{etag}\"")).ok();
+    let etag = ETag::from_token(&etag);
     let vary = HeaderValue::from_static("accept-encoding");
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .zip(etag.as_ref())
-        .is_some_and(|(given, ours)| given == ours)
-    {
+    if etag.none_match(&headers) {
         let mut response =
             (StatusCode::NOT_MODIFIED, [(header::CACHE_CONTROL, cache)]).into_response();
         response.headers_mut().insert(header::VARY, vary);
-        if let Some(etag) = etag {
+        if let Some(etag) = etag.header_value() {
             response.headers_mut().insert(header::ETAG, etag);
         }
         return response;
@@ -199,7 +195,7 @@ pub(crate) async fn serve_asset(
             .headers_mut()
             .insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
     }
-    if let Some(etag) = etag {
+    if let Some(etag) = etag.header_value() {
         response.headers_mut().insert(header::ETAG, etag);
     }
     response

@@ -125,12 +125,14 @@ async fn sigterm_drains_finishes_in_flight_requests_and_exits_0() {
         .expect("exits in time")
         .expect("waited");
     assert!(status.success(), "exit code {status:?}");
-    let mut messages = Vec::new();
-    while let Ok(line) = app.lines.try_recv() {
-        if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-            messages.push(entry["message"].as_str().unwrap_or_default().to_owned());
-        }
-    }
+    // The process has exited; its last lines may still be on their way from the pipe's reader.
+    let messages: Vec<String> = lines_until(&mut app.lines, Duration::from_secs(5), |entry| {
+        entry["message"] == "shutdown complete"
+    })
+    .await
+    .iter()
+    .map(|entry| entry["message"].as_str().unwrap_or_default().to_owned())
+    .collect();
     assert!(
         messages.iter().any(|m| m == "shutdown complete"),
         "{messages:?}"

@@ -19,7 +19,6 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use dynamodb::DynamoDbStore;
-pub(crate) use dynamodb::check_table as check_dynamodb_table;
 pub use postgres::PostgresStore;
 pub use sqlite::{SqliteStore, WriterQueue};
 

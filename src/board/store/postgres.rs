@@ -564,20 +564,38 @@ fn classify_migrate_error(err: MigrateError) -> InitError {
 const CURSORS: SeqCursor = SeqCursor::new("postgres:");
 
 const COUNT_SQL: &str = "SELECT visit_count FROM visit_counter WHERE visit_counter_id = 1";
-const LATEST_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
-     created_at FROM submission ORDER BY submission_seq DESC LIMIT 1";
+/// The one column list of `submission` on PostgreSQL, in the order [`submission_from_row`] reads it (a
+/// macro, so each statement below stays one constant string).
+macro_rules! submission_columns {
+    () => {
+        "submission_seq, submission_id::text AS submission_id, username, number, created_at"
+    };
+}
+const LATEST_SQL: &str = concat!(
+    "SELECT ",
+    submission_columns!(),
+    " FROM submission ORDER BY submission_seq DESC LIMIT 1"
+);
 /// `add_visits_and_read_latest`: the counter's one row, with the latest submission beside it (NULLs when
 /// there is none).
-const COUNT_AND_LATEST_SQL: &str = "WITH counted AS (UPDATE visit_counter \
+const COUNT_AND_LATEST_SQL: &str = concat!(
+    "WITH counted AS (UPDATE visit_counter \
      SET visit_count = visit_count + $1 WHERE visit_counter_id = 1 RETURNING visit_count) \
-     SELECT counted.visit_count, latest.* FROM counted LEFT JOIN LATERAL \
-     (SELECT submission_seq, submission_id::text AS submission_id, username, number, created_at \
-     FROM submission ORDER BY submission_seq DESC LIMIT 1) latest ON true";
-const BY_ID_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
-     created_at FROM submission WHERE submission_id = $1::uuid";
-const BY_USER_SQL: &str = "SELECT submission_seq, submission_id::text AS submission_id, username, number, \
-     created_at FROM submission WHERE username = $1 AND submission_seq < $2 \
-     ORDER BY submission_seq DESC LIMIT $3";
+     SELECT counted.visit_count, latest.* FROM counted LEFT JOIN LATERAL (SELECT ",
+    submission_columns!(),
+    " FROM submission ORDER BY submission_seq DESC LIMIT 1) latest ON true"
+);
+const BY_ID_SQL: &str = concat!(
+    "SELECT ",
+    submission_columns!(),
+    " FROM submission WHERE submission_id = $1::uuid"
+);
+const BY_USER_SQL: &str = concat!(
+    "SELECT ",
+    submission_columns!(),
+    " FROM submission WHERE username = $1 AND submission_seq < $2 \
+     ORDER BY submission_seq DESC LIMIT $3"
+);
 
 fn submission_from_row(row: &PgRow) -> Result<Submission, StoreError> {
     let parse = || -> anyhow::Result<Submission> {

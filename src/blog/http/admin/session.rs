@@ -227,7 +227,7 @@ pub(super) async fn logout(
     }
     Ok(see_other(
         "/admin/login?notice=signed-out",
-        vec![clear_session_cookie(client.https)],
+        clear_session_cookie(client.https).into_iter().collect(),
     ))
 }
 
