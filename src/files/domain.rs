@@ -149,6 +149,45 @@ impl ContentType {
         )
     }
 
+    /// Whether the first bytes of a file read as text: UTF-8 (a character cut at the end of `head` is
+    /// allowed) with no NUL byte.
+    pub fn looks_like_text(head: &[u8]) -> bool {
+        !head.contains(&0)
+            && match std::str::from_utf8(head) {
+                Ok(_) => true,
+                Err(err) => err.error_len().is_none(),
+            }
+    }
+
+    /// When sniffing found nothing, a text file named with a text extension (`notes.txt`, `data.csv`)
+    /// is `text/plain`; anything else stays as sniffed. Only plain text is ever named from the name:
+    /// never HTML, SVG or script, which a browser could render.
+    pub fn or_text_by_name(self, name: &FileName, text: bool) -> Self {
+        const TEXT_EXTENSIONS: [&str; 14] = [
+            "txt", "text", "log", "md", "markdown", "csv", "tsv", "json", "yaml", "yml", "toml",
+            "ini", "cfg", "conf",
+        ];
+        let extension = name
+            .as_str()
+            .rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase());
+        let named_text = extension.is_some_and(|ext| TEXT_EXTENSIONS.contains(&ext.as_str()));
+        if self.0 == Self::UNKNOWN && text && named_text {
+            Self("text/plain".to_owned())
+        } else {
+            self
+        }
+    }
+
+    /// The `Content-Type` header of a download: text is said to be UTF-8, which is what was checked.
+    pub fn header_value(&self) -> String {
+        if self.0 == "text/plain" {
+            "text/plain; charset=utf-8".to_owned()
+        } else {
+            self.0.clone()
+        }
+    }
+
     /// Reads back a type a store kept; anything that is not a plain `type/subtype` token becomes unknown.
     pub fn from_stored(stored: &str) -> Self {
         let token = |s: &str| {
@@ -285,6 +324,30 @@ mod tests {
             "application/pdf"
         );
         assert_eq!(ContentType::sniff(b"").as_str(), ContentType::UNKNOWN);
+        let unknown = || ContentType::sniff(b"plain words");
+        let named = |n: &str| FileName::sanitize(n);
+        assert_eq!(
+            unknown()
+                .or_text_by_name(&named("notes.TXT"), true)
+                .header_value(),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(
+            unknown()
+                .or_text_by_name(&named("page.html"), true)
+                .as_str(),
+            ContentType::UNKNOWN
+        );
+        assert_eq!(
+            unknown()
+                .or_text_by_name(&named("notes.txt"), false)
+                .as_str(),
+            ContentType::UNKNOWN
+        );
+        assert!(ContentType::looks_like_text("caf\u{e9}".as_bytes()));
+        assert!(ContentType::looks_like_text(&"caf\u{e9}".as_bytes()[..4]));
+        assert!(!ContentType::looks_like_text(b"a\0b"));
+        assert!(!ContentType::looks_like_text(b"\xff\xfe"));
         assert_eq!(
             ContentType::from_stored("text/html\r\nX: y").as_str(),
             ContentType::UNKNOWN

@@ -90,12 +90,13 @@ impl Files {
             .objects
             .put_stream(id, body, self.max_upload_bytes)
             .await?;
+        let content_type = ingested.content_type.or_text_by_name(&name, ingested.text);
         let meta = FileMeta {
             id,
             name,
             size: ingested.size,
             sha256: ingested.sha256,
-            content_type: ingested.content_type,
+            content_type,
             owner,
             created_at: now_micros(),
         };

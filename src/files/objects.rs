@@ -80,6 +80,8 @@ pub struct Ingested {
     pub sha256: Sha256Digest,
     /// Sniffed from the first bytes.
     pub content_type: ContentType,
+    /// Whether the first bytes read as text ([`ContentType::looks_like_text`]).
+    pub text: bool,
 }
 
 /// Why an upload did not store an object.
@@ -377,6 +379,7 @@ impl Objects {
             size,
             sha256: Sha256Digest::from_bytes(hasher.finalize().into()),
             content_type: ContentType::sniff(&head),
+            text: ContentType::looks_like_text(&head),
         })
     }
 

@@ -157,8 +157,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 
     let always = Router::new()
         .route("/metrics", get(render_metrics))
-        .route(openapi::PATH, get(move || document.clone().serve()))
+        .route(
+            openapi::PATH,
+            get({
+                let document = document.clone();
+                move || document.clone().serve()
+            }),
+        )
+        .route(openapi::ROOT_PATH, get(move || document.clone().serve()))
         .route("/static/{file}", get(pages::serve_asset))
+        .route("/favicon.ico", get(pages::favicon))
         .route_layer(observed(None));
 
     api_routes

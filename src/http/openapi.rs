@@ -7,12 +7,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use bytes::Bytes;
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
 
 use super::error;
 
 /// Where the document is served.
 pub const PATH: &str = "/api/v1/openapi.json";
+/// The conventional address tools look at first; the same document.
+pub const ROOT_PATH: &str = "/openapi.json";
 
 /// What the document says about the API as a whole: its title, tags and the shared error schemas.
 #[derive(Debug, OpenApi)]
@@ -20,6 +25,7 @@ pub const PATH: &str = "/api/v1/openapi.json";
     info(title = "Stratus API", description = "The submission board and visit counter."),
     // The one operation whose router path differs from its documented one (see `users::http::router`).
     paths(crate::users::http::get_user),
+    modifiers(&BearerToken),
     components(schemas(error::Problem, error::FieldError)),
     tags(
         (name = "submissions", description = "The eight-digit submission board"),
@@ -30,6 +36,31 @@ pub const PATH: &str = "/api/v1/openapi.json";
     )
 )]
 pub struct ApiDoc;
+
+/// The API's one credential: `Authorization: Bearer TOKEN`, whose SHA-256 is `STRATUS_API_TOKEN_SHA256`.
+/// Writes to users and files need it once an admin is configured (a signed-in browser's session cookie
+/// does too); reads of users and files need it or the session when an admin or token is configured.
+#[derive(Debug)]
+struct BearerToken;
+
+impl Modify for BearerToken {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The API token whose SHA-256 is STRATUS_API_TOKEN_SHA256. Needed for writes once \
+                         an admin is configured, and for reading users and files once an admin or a \
+                         token is configured; with neither, the API is open.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The document as JSON, rendered once at start-up.
 #[derive(Debug, Clone)]

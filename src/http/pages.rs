@@ -122,6 +122,8 @@ pub(crate) struct Assets {
     pub(crate) css: Asset,
     /// The board's progressive enhancement script.
     pub(crate) board_js: Asset,
+    /// The site's icon.
+    pub(crate) favicon: Asset,
 }
 
 /// Built once: hashing two small files costs microseconds.
@@ -138,7 +140,25 @@ pub(crate) static ASSETS: LazyLock<Assets> = LazyLock::new(|| Assets {
         "text/javascript; charset=utf-8",
         include_bytes!("../../static/board.js"),
     ),
+    favicon: Asset::new(
+        "favicon",
+        "svg",
+        "image/svg+xml",
+        include_bytes!("../../static/favicon.svg"),
+    ),
 });
+
+/// `GET /favicon.ico`, which browsers ask for on their own: a redirect to the fingerprinted icon (pages
+/// name it in `<link rel="icon">`), cached for a day so a new icon is picked up.
+pub(crate) async fn favicon() -> Response {
+    let mut response = axum::response::Redirect::to(&ASSETS.favicon.path).into_response();
+    *response.status_mut() = StatusCode::FOUND;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
+}
 
 /// `GET /static/{file}`: a fingerprinted asset, cacheable for a year (its name changes with its content).
 pub(crate) async fn serve_asset(
@@ -146,7 +166,7 @@ pub(crate) async fn serve_asset(
     headers: axum::http::HeaderMap,
 ) -> Response {
     let path = format!("/static/{file}");
-    let Some(asset) = [&ASSETS.css, &ASSETS.board_js]
+    let Some(asset) = [&ASSETS.css, &ASSETS.board_js, &ASSETS.favicon]
         .into_iter()
         .find(|a| a.path == path)
     else {
@@ -208,6 +228,8 @@ pub(crate) struct PageChrome {
     pub(crate) css_href: &'static str,
     /// Board script URL.
     pub(crate) board_js_href: &'static str,
+    /// Icon URL.
+    pub(crate) favicon_href: &'static str,
     /// Instance that rendered the page.
     pub(crate) instance: Arc<str>,
     /// Service version.
@@ -220,6 +242,7 @@ impl PageChrome {
         Self {
             css_href: &ASSETS.css.path,
             board_js_href: &ASSETS.board_js.path,
+            favicon_href: &ASSETS.favicon.path,
             instance: current_instance().unwrap_or_else(|| Arc::from("")),
             version: env!("CARGO_PKG_VERSION"),
         }

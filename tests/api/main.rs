@@ -5,8 +5,10 @@
 
 mod admin;
 mod bad_inputs;
+
 mod blog;
 mod board;
+mod conventions;
 mod files;
 mod helpers;
 mod operations;
