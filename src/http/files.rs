@@ -227,7 +227,7 @@ impl From<ApiError> for UploadError {
 
 impl From<StoreError> for UploadError {
     fn from(err: StoreError) -> Self {
-        Self::Api(err.into())
+        Self::Api(ApiError::from(err).for_upload())
     }
 }
 
@@ -239,7 +239,7 @@ impl From<IngestError> for UploadError {
                 "The upload could not be read: {}.",
                 multipart_reason(&cause)
             ))),
-            IngestError::Store(err) => Self::Api(err.into()),
+            IngestError::Store(err) => Self::Api(ApiError::from(err).for_upload()),
         }
     }
 }
@@ -548,6 +548,7 @@ fn multipart_error(err: multer::Error, limit: u64) -> UploadError {
         (status = 415, description = "Not multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The owner is not a user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many uploads in progress (STRATUS_MAX_CONCURRENT_UPLOADS; Retry-After says when to try again), or the object store or the metadata store is unavailable; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The file does not fit: the server's disk is full (Retry-After says when to try again); nothing was stored", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn upload_file(

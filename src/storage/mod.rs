@@ -8,6 +8,7 @@
 mod app_role;
 pub mod aws;
 mod detached;
+pub mod disk_space;
 mod dynamodb;
 pub mod dynamodb_tables;
 mod paging;
