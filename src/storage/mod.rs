@@ -7,6 +7,7 @@
 
 mod app_role;
 pub mod aws;
+pub mod aws_metrics;
 mod detached;
 pub mod disk_space;
 mod dynamodb;
