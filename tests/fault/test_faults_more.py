@@ -424,7 +424,7 @@ def test_11_crash_loop_on_sqlite(record, tmp_path):
     record("11", {
         "sent": sent,
         "failed": len(failed_writes) + views_cut,
-        "failed_by_status": {},
+        "failed_by_status": {"no answer (connection cut by the kill)": len(failed_writes) + views_cut},
         "acknowledged_writes": len(acked),
         "lost_writes": len(acked - stored),
         "failed_writes_stored": len(failed_writes & stored),
