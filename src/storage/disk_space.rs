@@ -212,7 +212,11 @@ mod tests {
         let gib = 1024 * 1024 * 1024;
         assert_eq!(status_of(0, gib), "full");
         assert_eq!(status_of(FULL_BELOW_BYTES - 1, gib), "full");
-        assert_eq!(status_of(FULL_BELOW_BYTES, 100 * FULL_BELOW_BYTES), "ok");
+        assert_eq!(status_of(FULL_BELOW_BYTES, 100 * FULL_BELOW_BYTES), "low");
+        assert_eq!(
+            status_of(10 * FULL_BELOW_BYTES, 100 * FULL_BELOW_BYTES),
+            "ok"
+        );
         assert_eq!(
             status_of(2 * FULL_BELOW_BYTES, 100 * FULL_BELOW_BYTES),
             "low"
