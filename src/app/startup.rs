@@ -58,7 +58,10 @@ impl Application {
                 settings.http.max_concurrent_uploads,
             ),
             visits,
-            readiness: Arc::new(Readiness::new(storage.all())),
+            readiness: Arc::new(
+                Readiness::new(storage.all())
+                    .with_disks(storage::disk_space::DiskWatch::from_settings(&settings)),
+            ),
             lifecycle: Lifecycle::new(),
             instance,
             proxies: settings.http.trusted_proxies.clone().into(),

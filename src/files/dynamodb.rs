@@ -66,7 +66,7 @@ impl DynamoFileMetadata {
     pub async fn open(settings: &DynamoDbSettings) -> anyhow::Result<Self> {
         let config = aws::sdk_config(&settings.aws).await;
         let store = Self {
-            client: Client::new(&config),
+            client: Client::from_conf(crate::storage::aws_metrics::dynamodb_config(&config)),
             table: settings.table.clone(),
             create: settings.create_tables,
             checked: OnceCell::new(),

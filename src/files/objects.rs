@@ -53,7 +53,7 @@ use tokio::{
 use super::domain::{ContentType, FileId, Sha256Digest};
 use crate::{
     config::{AwsSettings, ObjectStoreUrl, S3Sse},
-    storage::{StoreError, aws},
+    storage::{StoreError, aws, aws_metrics::CountingS3Connector},
 };
 
 /// Bytes per uploaded S3 part: S3's smallest allowed part (all but the last). Every part but the last is
@@ -260,6 +260,7 @@ impl Objects {
                                     .is_some_and(|u| u.starts_with("http://")),
                             ),
                     )
+                    .with_http_connector(CountingS3Connector::default())
                     .with_retry(RetryConfig {
                         max_retries: 3,
                         retry_timeout: aws.call_timeout.max(Duration::from_secs(10)),

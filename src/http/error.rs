@@ -16,7 +16,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::middleware::current_request_id;
-use crate::storage::StoreError;
+use crate::storage::{StoreError, disk_space::is_out_of_space};
 
 /// A field and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -76,6 +76,19 @@ pub enum ApiError {
     /// 503: the store cannot be reached; retry shortly.
     #[error("The database is unavailable right now. Please try again in a few seconds.")]
     StoreUnavailable(#[source] anyhow::Error),
+    /// 503 (507 for an upload): a local disk is full, so nothing new can be stored; retry later.
+    #[error("{}", if *upload {
+        "The file does not fit: the server's disk is full. Nothing was stored; please try again later."
+    } else {
+        "The server's disk is full, so nothing new can be stored right now; nothing was changed and reading still works. Please try again in a minute."
+    })]
+    DiskFull {
+        /// An upload (507 Insufficient Storage) rather than a board write (503).
+        upload: bool,
+        /// What failed for lack of space.
+        #[source]
+        cause: anyhow::Error,
+    },
     /// 503: too many requests at once, or the request took too long.
     #[error("{0}")]
     Overloaded(&'static str),
@@ -98,6 +111,8 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::StoreUnavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DiskFull { upload: true, .. } => StatusCode::INSUFFICIENT_STORAGE,
+            Self::DiskFull { upload: false, .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -105,8 +120,20 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::StoreUnavailable(_) => Some(Duration::from_secs(5)),
+            Self::DiskFull { .. } => Some(Duration::from_secs(30)),
             Self::Overloaded(_) => Some(Duration::from_secs(1)),
             _ => None,
+        }
+    }
+
+    /// The same error, answered as an upload's: a full disk is 507 (the file does not fit), not 503.
+    pub fn for_upload(self) -> Self {
+        match self {
+            Self::DiskFull { cause, .. } => Self::DiskFull {
+                upload: true,
+                cause,
+            },
+            other => other,
         }
     }
 
@@ -123,6 +150,11 @@ impl ApiError {
             Self::StoreUnavailable(cause) => {
                 metrics::counter!("stratus_store_errors_total").increment(1);
                 tracing::warn!(error.message = %cause, error.cause_chain = ?cause, "store unavailable");
+            }
+            Self::DiskFull { cause, .. } => {
+                metrics::counter!("stratus_store_errors_total", "reason" => "disk_full")
+                    .increment(1);
+                tracing::warn!(error.message = %cause, error.cause_chain = ?cause, "disk full");
             }
             Self::Internal(cause) => {
                 tracing::error!(error.message = %cause, error.cause_chain = ?cause, "internal error");
@@ -162,6 +194,10 @@ impl From<crate::blog::markdown::RenderError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
+            StoreError::Unavailable(cause) if is_out_of_space(cause.as_ref()) => Self::DiskFull {
+                upload: false,
+                cause,
+            },
             StoreError::Unavailable(cause) => Self::StoreUnavailable(cause),
             StoreError::InvalidCursor => Self::BadRequest(
                 "cursor is not valid: pass back the next_cursor of a previous page unchanged."
@@ -173,7 +209,16 @@ impl From<StoreError> for ApiError {
 
 impl From<Arc<StoreError>> for ApiError {
     fn from(err: Arc<StoreError>) -> Self {
-        Self::StoreUnavailable(anyhow::Error::new(ArcError(err)))
+        let full = is_out_of_space(&*err);
+        let cause = anyhow::Error::new(ArcError(err));
+        if full {
+            Self::DiskFull {
+                upload: false,
+                cause,
+            }
+        } else {
+            Self::StoreUnavailable(cause)
+        }
     }
 }
 

@@ -25,7 +25,10 @@ use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::board::Store;
+use crate::{
+    board::Store,
+    storage::disk_space::{DiskReport, DiskWatch},
+};
 
 const CHECK_DEADLINE: Duration = Duration::from_secs(1);
 const CACHE_FOR: Duration = Duration::from_secs(1);
@@ -35,6 +38,7 @@ const CACHE_FOR: Duration = Duration::from_secs(1);
 pub struct Readiness {
     stores: Vec<Arc<dyn Store>>,
     last: Mutex<Option<(Instant, bool)>>,
+    disks: DiskWatch,
 }
 
 impl Readiness {
@@ -43,7 +47,14 @@ impl Readiness {
         Self {
             stores,
             last: Mutex::new(None),
+            disks: DiskWatch::default(),
         }
+    }
+
+    /// Also reports the local disks the service writes to (a full one makes `/health` `degraded`).
+    pub fn with_disks(mut self, disks: DiskWatch) -> Self {
+        self.disks = disks;
+        self
     }
 
     /// Whether every store answered within the deadline (at most [`CACHE_FOR`] ago).
@@ -80,7 +91,8 @@ impl Readiness {
 /// The readiness report.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct HealthReport {
-    /// `healthy`, `unhealthy` or `draining`.
+    /// `healthy`, `degraded` (still 200: a local disk is full, so writes are refused while reads are
+    /// served), `unhealthy` or `draining`.
     #[schema(example = "healthy")]
     pub(crate) status: &'static str,
     /// `connected` or `disconnected`.
@@ -93,6 +105,12 @@ pub(crate) struct HealthReport {
     /// answers 503 then.
     #[schema(example = false)]
     pub(crate) saturated: bool,
+    /// The local disks written to (the SQLite database's, the files directory's, the upload spool's), each
+    /// file system once; empty when everything is remote.
+    pub(crate) disks: Vec<DiskReport>,
+    /// Why the status is not `healthy`, for a person; absent when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
     /// Which instance answered.
     pub(crate) instance: String,
     /// Service version.
@@ -165,27 +183,44 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     path = "/health",
     tag = "health",
     responses(
-        (status = 200, description = "Ready: the store answers", body = HealthReport),
+        (status = 200, description = "Ready: the store answers (`degraded`: it does, but a local disk is full and writes are refused)", body = HealthReport),
         (status = 503, description = "Not ready: store down, or draining", body = HealthReport),
     )
 )]
 pub(crate) async fn readiness(State(state): State<AppState>) -> Response {
     let up = state.readiness.store_is_up().await;
     let draining = state.lifecycle.is_draining();
-    let status = match (draining, up) {
-        (true, _) => "draining",
-        (false, true) => "healthy",
-        (false, false) => "unhealthy",
+    let disks = state.readiness.disks.check().await;
+    let full: Vec<&DiskReport> = disks.iter().filter(|d| d.status == "full").collect();
+    let (status, reason) = match (draining, up, full.is_empty()) {
+        (true, _, _) => (
+            "draining",
+            Some("shutting down: finishing requests in flight".to_owned()),
+        ),
+        (false, false, _) => ("unhealthy", Some("the store does not answer".to_owned())),
+        (false, true, true) => ("healthy", None),
+        (false, true, false) => (
+            "degraded",
+            Some(format!(
+                "disk full ({}): new submissions, visits and uploads are refused until space is freed; reads are served",
+                full.iter()
+                    .map(|d| format!("{} at {}, {} bytes free", d.holds, d.path, d.free_bytes))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+        ),
     };
     let report = HealthReport {
         status,
         database: if up { "connected" } else { "disconnected" },
         backend: state.store.backend(),
         saturated: state.capacity.saturated(),
+        disks,
+        reason,
         instance: state.instance.name().to_string(),
         version: env!("CARGO_PKG_VERSION"),
     };
-    let code = if status == "healthy" {
+    let code = if matches!(status, "healthy" | "degraded") {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

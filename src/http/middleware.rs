@@ -505,7 +505,17 @@ where
     };
     let api = request.uri().path().starts_with("/api/");
     let Ok(_permit) = bounds.pool.permits.try_acquire() else {
-        return shed(bounds.pool.full, api);
+        let unread_body = has_body(&request);
+        let mut response = shed(bounds.pool.full, api);
+        if unread_body {
+            // The body is left unread, so the server cannot reuse the connection: say so. Without the
+            // header the client sent its next request on a connection the server had closed, and saw a
+            // broken pipe instead of this 503 (the fault suite's bad-link fault found it).
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        return response;
     };
     let deadline = tokio::time::Instant::now() + bounds.budget;
     match tokio::time::timeout_at(
@@ -518,6 +528,16 @@ where
         Ok(Ok(response)) => response,
         Err(_) => shed(Shed::TimedOut, api),
     }
+}
+
+/// Whether `request` carries a body (a declared non-zero length, or a chunked one).
+fn has_body(request: &Request) -> bool {
+    let headers = request.headers();
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|length| length.trim() != "0")
 }
 
 /// Why a request was answered 503 by [`bound`].

@@ -8,8 +8,10 @@
 
 pub(crate) mod app_role;
 pub mod aws;
+pub mod aws_metrics;
 pub(crate) mod db_password;
 pub(crate) mod detached;
+pub mod disk_space;
 pub mod dynamodb_tables;
 mod paging;
 pub(crate) mod ready;

@@ -87,7 +87,7 @@ impl DynamoDbStore {
     /// and may not be created.
     pub async fn open(settings: &DynamoDbSettings) -> anyhow::Result<Self> {
         let config = aws::sdk_config(&settings.aws).await;
-        let client = Client::new(&config);
+        let client = Client::from_conf(crate::storage::aws_metrics::dynamodb_config(&config));
         let ready = Ready::new("dynamodb");
         let table = settings.table.clone();
         let create = settings.create_tables;

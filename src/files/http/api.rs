@@ -38,6 +38,7 @@ use crate::http::{
         (status = 415, description = "Not multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The owner is not a user", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Too many uploads in progress (STRATUS_MAX_CONCURRENT_UPLOADS; Retry-After says when to try again), or the object store or the metadata store is unavailable; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The file does not fit: the server's disk is full (Retry-After says when to try again); nothing was stored", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn upload_file(

@@ -61,7 +61,7 @@ impl From<ApiError> for UploadError {
 
 impl From<StoreError> for UploadError {
     fn from(err: StoreError) -> Self {
-        Self::Api(err.into())
+        Self::Api(ApiError::from(err).for_upload())
     }
 }
 
@@ -73,7 +73,7 @@ impl From<IngestError> for UploadError {
                 "The upload could not be read: {}.",
                 multipart_reason(&cause)
             ))),
-            IngestError::Store(err) => Self::Api(err.into()),
+            IngestError::Store(err) => Self::Api(ApiError::from(err).for_upload()),
         }
     }
 }

@@ -364,7 +364,18 @@ fn apply(
 
 fn add_visits(conn: &Connection, n: i64) -> Result<i64, StoreError> {
     conn.prepare_cached(ADD_VISITS_SQL)
-        .and_then(|mut statement| statement.query_row([n], |row| row.get(0)))
+        .and_then(|mut statement| {
+            let mut rows = statement.query([n])?;
+            let total = rows
+                .next()?
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)?
+                .get(0)?;
+            // Step to the end. Alone (autocommit), the statement commits there, and a failed commit (a
+            // full disk) is reported only by that step: `query_row` would leave it to the reset, which
+            // drops the error, and answer a view whose count was never stored.
+            while rows.next()?.is_some() {}
+            Ok(total)
+        })
         .map_err(unavailable("counting visits"))
 }
 
