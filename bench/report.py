@@ -382,8 +382,11 @@ def beyond_markdown(raw, cost):
                     md.append(f"| {name} | {e['opened']:,} | {e['failures'] or 'none'} | {f(e['rss_before_mb'], 1)} | "
                               f"{f(e['rss_idle_mb'], 1)} | {f(e['rss_per_idle_conn_kb'], 1)} |")
             ld = co["stratus"]["load"]
+            ctl = co["stratus"].get("load_without_idle")
             md += ["", f"Beside them, `GET /` at 64 connections: {f(ld['rps'])} req/s, p50 {f(ld['p50_ms'], 2)} ms, "
-                   f"p99 {f(ld['p99_ms'], 2)} ms, errors {ld['errors']}; {co['stratus']['still_open_after']:,} of the idle "
+                   f"p99 {f(ld['p99_ms'], 2)} ms, errors {ld['errors']}"
+                   + (f" (the same load just before the idle connections were opened: {f(ctl['rps'])} req/s, "
+                      f"p99 {f(ctl['p99_ms'], 2)} ms)" if ctl else "") + f"; {co['stratus']['still_open_after']:,} of the idle "
                    f"connections answered a second request afterwards; RSS after the load "
                    f"{f(co['stratus']['rss_after_load_mb'], 1)} MB."]
     stk = raw.get("stack")
@@ -417,8 +420,8 @@ def beyond_markdown(raw, cost):
             s_, fl_ = r.get("stratus"), r.get("flask")
             if not s_:
                 continue
-            md.append(f"| {route} | {f(s_['cpu_us_per_req'], 1)} | {f(s_['rps_per_task'])} | {s_['usd_per_million']:.4f} | "
-                      + (f"{f(fl_['cpu_us_per_req'], 1)} | {f(fl_['rps_per_task'])} | {fl_['usd_per_million']:.4f} | "
+            md.append(f"| {route} | {f(s_['cpu_us_per_req'], 1)} | {f(s_['rps_per_task'])} | {s_['usd_per_million']:.5f} | "
+                      + (f"{f(fl_['cpu_us_per_req'], 1)} | {f(fl_['rps_per_task'])} | {fl_['usd_per_million']:.5f} | "
                          f"{f(fl_['usd_per_million'] / s_['usd_per_million'], 1)}x |" if fl_ else "– | – | – | – |"))
     dy = raw.get("dynamo")
     if dy:
