@@ -242,8 +242,8 @@ def main(out_dir):
     if "clean_build" in meta:
         md.append(f"- Clean release build: {meta['clean_build']}")
     md.append("")
-    md.append("Peak RSS during a 1 GiB upload: measured by `tests/api/files.rs` (the upload needs its own client), "
-              "not by this harness; see docs/performance.md. The plot: `results.svg` (bench/plot, plotters).")
+    md.append("Peak RSS during a 1 GiB upload: the files phase above (sampled every 100 ms), and "
+              "`tests/api/files.rs`; see docs/performance.md. The plot: `results.svg` (bench/plot, plotters).")
     md.append("")
 
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
