@@ -303,13 +303,16 @@ def stratus_routes(server):
 # ---------------------------------------------------------------------------------------------- wrk
 
 
-def run_wrk(args, base, kind, path, conns, seconds, extra=()):
+def run_wrk(args, base, kind, path, conns, seconds, extra=(), headers=()):
+    """One wrk point. `headers`: extra `Name: value` request headers (the topology's origin secret)."""
     script = args.work / f"wrk-{kind}.lua"
     if not script.exists():
         script.write_text((WRK_POST if kind in ("form", "json") else "") + WRK_REPORT)
     threads = 1 if conns == 1 else 2
-    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script),
-            base + path]
+    argv = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script)]
+    for h in headers:
+        argv += ["-H", h]
+    argv.append(base + path)
     if kind in ("form", "json"):
         argv += ["--", kind, *extra]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -373,13 +376,13 @@ def visit_check_passes(delta, wrk_ok, server_200s, conns):
     return within(wrk_ok) and within(server_200s)
 
 
-def measure_point(args, server, route, kind, path, conns, seconds, csrf=None):
+def measure_point(args, server, route, kind, path, conns, seconds, csrf=None, headers=()):
     pids = server.pids()
     before_visits = visit_count(server.base) if route == "GET /" and server.name != "baseline" else None
     before_served = served_get_root(server.base) if before_visits is not None else None
     ticks0, t0 = cpu_ticks(pids), time.monotonic()
     with Sampler(pids) as sampler:
-        result = run_wrk(args, server.base, kind, path, conns, seconds, csrf or ())
+        result = run_wrk(args, server.base, kind, path, conns, seconds, csrf or (), headers)
     wall = time.monotonic() - t0
     cpu_s = (cpu_ticks(pids) - ticks0) / CLK_TCK
     result["server_cpu_pct"] = 100.0 * cpu_s / wall
@@ -619,8 +622,20 @@ def main():
     p.add_argument("--conns", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64])
     p.add_argument("--scale-rows", type=lambda s: [int(x) for x in s.split(",")], default=[10, 10_000, 1_000_000])
     p.add_argument("--scale-seconds", type=int, default=3)
-    p.add_argument("--only", default="baseline,sqlite,postgres,flask,scaling,startup")
+    p.add_argument("--only", default="baseline,sqlite,postgres,flask,scaling,startup,plain,files,idle,stack,dynamo")
     p.add_argument("--meta", type=Path, help="JSON from bench/run (build times, versions)")
+    # The phases beyond the board (bench/beyond.py, issue 26).
+    p.add_argument("--plain", type=Path, help="the plain axum peer's binary (bench/peers/plain_axum)")
+    p.add_argument("--plain-pg-url", help="postgres URL of the plain peer's database")
+    p.add_argument("--moto-venv", type=Path, default=ROOT / ".venv/moto")
+    p.add_argument("--pair-rounds", type=int, default=3, help="rounds of the interleaved comparisons")
+    p.add_argument("--pair-seconds", type=int, default=3, help="seconds per point of the interleaved comparisons")
+    p.add_argument("--pair-conns", type=lambda s: [int(x) for x in s.split(",")], default=[64])
+    p.add_argument("--big-file-mib", type=int, default=1024)
+    p.add_argument("--file-rounds", type=int, default=3)
+    p.add_argument("--idle-conns", type=int, default=10_000)
+    p.add_argument("--restart-seconds", type=int, default=40, help="length of the load during the rolling restart")
+    p.add_argument("--dynamo-requests", type=int, default=20, help="requests of each type when counting DynamoDB calls")
     args = p.parse_args()
     only = set(args.only.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
@@ -680,6 +695,24 @@ def main():
         results["scaling"] = scaling(args, args.work)
     if "paired" in only:
         results["paired"] = paired(args, args.work)
+    import beyond  # the phases of issue 26
+
+    def phase(name, run):
+        if name in only:
+            t = time.monotonic()
+            results[name] = run()
+            results[name]["phase_seconds"] = time.monotonic() - t
+            log(f"phase {name} took {results[name]['phase_seconds']:.0f} s; load average {os.getloadavg()}")
+
+    phase("plain", lambda: {
+        "sqlite": beyond.versus_plain(args, "sqlite", fresh_sqlite_url(args.work / "vs-stratus.db"),
+                                      fresh_sqlite_url(args.work / "vs-plain.db")),
+        "postgres": beyond.versus_plain(args, "postgres", args.pg_url, args.plain_pg_url),
+    })
+    phase("files", lambda: beyond.file_transfer(args))
+    phase("idle", lambda: beyond.idle_connections(args))
+    phase("stack", lambda: beyond.topology(args))
+    phase("dynamo", lambda: beyond.dynamo(args))
     if "baseline" in only:
         # Measured again at the end: the machine is shared, and the drift between the two passes says how
         # far any ratio can be trusted. Ratios use the mean of both.

@@ -114,7 +114,9 @@ def main(out_dir):
         target("idle RSS <= 20 MB", st["idle_rss_mb"], 20, st["idle_rss_mb"] <= 20, f"{f(st['idle_rss_mb'], 1)} MB")
         target("start to ready <= 100 ms on SQLite", st["start_to_ready_ms"], 100, st["start_to_ready_ms"] <= 100,
                f"{f(st['start_to_ready_ms'], 1)} ms")
+    beyond_targets(raw, target)
     derived["targets"] = targets
+    derived["cost"] = cost = cost_per_request(raw)
 
     # ------------------------------------------------------------------ Markdown
     meta = raw.get("meta", {})
@@ -223,6 +225,7 @@ def main(out_dir):
                 f"{f(s[k]['p50_ms'], 3)} / {f(s[k]['p99_ms'], 3)}" for k in ("latest", "history", "visits")) + " |")
         md.append(f"| ratio {sc['ratio_rows']} (p50) | | " + " | ".join(f(sc['ratio_hi_lo'][k], 2) for k in ("latest", "history", "visits")) + " |")
 
+    md += beyond_markdown(raw, cost)
     md += ["", "## Process", ""]
     if st:
         md.append(f"- Start to ready (process start to `/health` 200, fresh SQLite file, median of 5): "
@@ -239,8 +242,8 @@ def main(out_dir):
     if "clean_build" in meta:
         md.append(f"- Clean release build: {meta['clean_build']}")
     md.append("")
-    md.append("Peak RSS during a 1 GiB upload: measured by `tests/api/files.rs` (the upload needs its own client), "
-              "not by this harness; see docs/performance.md. The plot: `results.svg` (bench/plot, plotters).")
+    md.append("Peak RSS during a 1 GiB upload: the files phase above (sampled every 100 ms), and "
+              "`tests/api/files.rs`; see docs/performance.md. The plot: `results.svg` (bench/plot, plotters).")
     md.append("")
 
     (out_dir / "results.md").write_text("\n".join(md) + "\n")
@@ -248,6 +251,196 @@ def main(out_dir):
     (out_dir / "results.json").write_text(json.dumps(full, indent=1))
 
     # The plot (results.svg) is drawn from results.json by bench/plot (plotters), run by bench/run.
+
+
+# ---------------------------------------------------------------------------------------------- issue 26
+
+# Fargate list price, us-east-1 (Linux/x86): per vCPU-hour and per GB-hour. The task: 0.25 vCPU, 0.5 GB (the
+# smallest memory a 0.25 vCPU task may have; Stratus peaks near 30 MB, the Flask peer's 4 workers near 190 MB).
+FARGATE_VCPU_HOUR = 0.04048
+FARGATE_GB_HOUR = 0.004445
+TASK_VCPU = 0.25
+TASK_GB = 0.5
+CPU_TARGET = 0.60
+
+
+def cost_per_request(raw):
+    """Requests/s one 0.25 vCPU task serves at 60 % CPU, from the server CPU per request measured at the
+    highest connection count, and dollars per million requests. Stratus and the Flask peer on PostgreSQL
+    (the production shape: the database's own CPU is RDS's, not the task's); the plain peer too when its
+    phase ran."""
+    servers = raw["servers"]
+    hi = str(raw["conns"][-1])
+    task_hour = TASK_VCPU * FARGATE_VCPU_HOUR + TASK_GB * FARGATE_GB_HOUR
+    rows = {}
+
+    def add(who, route, cpu_us):
+        if not cpu_us:
+            return
+        rps = TASK_VCPU * CPU_TARGET / (cpu_us * 1e-6)
+        rows.setdefault(route, {})[who] = {"cpu_us_per_req": cpu_us, "rps_per_task": rps,
+                                           "usd_per_million": task_hour / (rps * 3600) * 1e6}
+
+    for who, name in (("stratus", "stratus-postgres"), ("flask", "flask-postgres")):
+        for route, pts in servers.get(name, {}).items():
+            if not route.startswith("_") and hi in pts:
+                add(who, route, pts[hi].get("server_cpu_us_per_req"))
+    plain = (raw.get("plain") or {}).get("postgres", {}).get("routes", {})
+    for route, by_c in plain.items():
+        point = by_c.get(hi) or by_c.get(max(by_c, key=int))
+        add("plain", route, point["plain"]["server_cpu_us_per_req"])
+    return {"task": f"{TASK_VCPU} vCPU, {TASK_GB} GB", "task_usd_per_hour": task_hour, "cpu_target": CPU_TARGET,
+            "prices": {"vcpu_hour": FARGATE_VCPU_HOUR, "gb_hour": FARGATE_GB_HOUR}, "routes": rows}
+
+
+def beyond_targets(raw, target):
+    fl = raw.get("files")
+    if fl and "download_ratio" in fl:
+        v = fl["download_ratio"]
+        target(f"{fl['size_mib']} MiB download >= 0.8x nginx (sendfile)", v, 0.8, v >= 0.8,
+               f"{f(v, 2)}x ({f(fl['stratus']['download']['mib_per_s'])} vs {f(fl['nginx']['download']['mib_per_s'])} MiB/s)")
+        v = fl["upload_ratio"]
+        target(f"{fl['size_mib']} MiB upload (SHA-256 + metadata) >= 0.5x nginx (PUT to disk)", v, 0.5, v >= 0.5,
+               f"{f(v, 2)}x ({f(fl['stratus']['upload']['mib_per_s'])} vs {f(fl['nginx']['upload']['mib_per_s'])} MiB/s)")
+    co = raw.get("idle")
+    if co and "stratus" in co:
+        st = co["stratus"]
+        v = st["rss_per_idle_conn_kb"]
+        target(f"RSS per idle keep-alive connection <= 10 KB ({st['opened']:,} held)", v, 10, v <= 10, f"{f(v, 1)} KB")
+        v = st["load"]["p99_ms"]
+        target(f"GET / p99 < 10 ms at 64 conns beside {co['idle_connections']:,} idle connections", v, 10, v < 10,
+               f"{f(v, 2)} ms ({f(st['load']['rps'])} req/s)")
+        refused = (co["idle_connections"] - st["opened"]) + st["load"]["errors"] + (st["opened"] - st["still_open_after"])
+        target(f"nothing refused or dropped ({co['idle_connections']:,} idle + 64 active)", refused, 0, refused == 0,
+               f"{refused} (not opened {co['idle_connections'] - st['opened']}, load errors {st['load']['errors']}, "
+               f"idle closed {st['opened'] - st['still_open_after']})")
+    dy = raw.get("dynamo")
+    if dy and "load" in dy:
+        v = max(p["update_item_per_s"] for p in dy["load"].values())
+        target("visit counter item: UpdateItem/s of one instance <= 1,000 at every load", v, 1000, v <= 1000,
+               f"{f(v)} /s at most (1, 16, 64 connections)")
+
+
+def beyond_markdown(raw, cost):
+    md = []
+    pl = raw.get("plain")
+    if pl:
+        md += ["", "## Stratus against a plain axum service (bench/peers/plain_axum)", "",
+               "Both up at once on the same engine, driven alternately route by route "
+               f"({next(iter(pl.values()))['rounds']} round(s) × {next(iter(pl.values()))['seconds']} s per point); "
+               "medians over rounds. Ratio = Stratus / plain (req/s); CPU ratio = Stratus / plain (CPU µs per request, "
+               "lower is better for Stratus).", "",
+               "| engine | route | conns | Stratus req/s | plain req/s | ratio | per-round ratios | Stratus p99 ms | plain p99 ms | "
+               "Stratus CPU µs/req | plain CPU µs/req | CPU ratio | errors (S / p) |",
+               "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for engine, e in pl.items():
+            if not isinstance(e, dict) or "routes" not in e:
+                continue
+            for route, by_c in e["routes"].items():
+                for c, r in by_c.items():
+                    md.append(f"| {engine} | {route} | {c} | {f(r['stratus']['rps'])} | {f(r['plain']['rps'])} | "
+                              f"{f(r['rps_ratio'], 2)} | {', '.join(f(x, 2) for x in r['rounds_rps_ratio'])} | "
+                              f"{f(r['stratus']['p99_ms'], 2)} | {f(r['plain']['p99_ms'], 2)} | "
+                              f"{f(r['stratus']['server_cpu_us_per_req'], 1)} | {f(r['plain']['server_cpu_us_per_req'], 1)} | "
+                              f"{f(r['cpu_per_req_ratio'], 2)} | {r['stratus']['errors']} / {r['plain']['errors']} |")
+            md.append(f"\n{engine}: load average at the end {', '.join(f(x, 2) for x in e['load_average'])}.\n")
+    fl = raw.get("files")
+    if fl and "rounds" in fl:
+        md += ["", f"## File transfer against nginx ({fl['size_mib']} MiB, same file, same disk)", "",
+               "Stratus: multipart upload to `/api/v1/files` (SHA-256, metadata row on SQLite, local object store), "
+               "download from `/api/v1/files/{id}/content`. nginx: WebDAV `PUT` to disk, `sendfile on` download of "
+               "the very object Stratus stored. curl as the client; medians over rounds.", "",
+               "| | Stratus MiB/s | nginx MiB/s | ratio | per-round ratios | Stratus CPU s/GiB | nginx CPU s/GiB | "
+               "Stratus peak RSS MB (growth) | nginx peak RSS MB (growth) |", "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
+        for way in ("download", "upload"):
+            s_, n_ = fl["stratus"][way], fl["nginx"][way]
+            md.append(f"| {way} | {f(s_['mib_per_s'])} | {f(n_['mib_per_s'])} | {f(fl[way + '_ratio'], 2)} | "
+                      + ", ".join(f(e[way + '_ratio'], 2) for e in fl["rounds"])
+                      + f" | {f(s_['server_cpu_s_per_gib'], 2)} | {f(n_['server_cpu_s_per_gib'], 2)} | "
+                      f"{f(s_['peak_rss_mb'], 1)} (+{f(s_['peak_rss_growth_mb'], 1)}) | {f(n_['peak_rss_mb'], 1)} (+{f(n_['peak_rss_growth_mb'], 1)}) |")
+        sm = fl["small"]
+        md += ["", "64 KiB file at 64 connections (wrk): "
+               f"Stratus {f(sm['stratus']['rps'])} req/s (p99 {f(sm['stratus']['p99_ms'], 2)} ms, "
+               f"{f(sm['stratus']['server_cpu_us_per_req'], 1)} µs CPU/req), nginx {f(sm['nginx']['rps'])} req/s "
+               f"(p99 {f(sm['nginx']['p99_ms'], 2)} ms, {f(sm['nginx']['server_cpu_us_per_req'], 1)} µs CPU/req): "
+               f"**{f(sm['rps_ratio'], 2)}x** (rounds: {', '.join(f(x, 2) for x in sm['rounds_rps_ratio'])}). "
+               f"Load average {', '.join(f(x, 2) for x in fl['load_average_end'])}."]
+    co = raw.get("idle")
+    if co:
+        md += ["", f"## {co['idle_connections']:,} idle keep-alive connections", ""]
+        if "skipped" in co:
+            md.append(f"Skipped: {co['skipped']}.")
+        else:
+            md += ["Each connection made one request (as a balancer's pooled connection has) and then sat idle. "
+                   f"File-descriptor limit: client {co['client_fd_limit']:,}, server as started "
+                   f"{co['stratus']['server_fd_limit']:,} (bench/run raises the soft limit to the hard one).", "",
+                   "| server | opened | failures | RSS before MB | RSS with them idle MB | per idle connection KB |",
+                   "| --- | ---: | --- | ---: | ---: | ---: |"]
+            for name in ("baseline", "stratus"):
+                e = co.get(name)
+                if e:
+                    md.append(f"| {name} | {e['opened']:,} | {e['failures'] or 'none'} | {f(e['rss_before_mb'], 1)} | "
+                              f"{f(e['rss_idle_mb'], 1)} | {f(e['rss_per_idle_conn_kb'], 1)} |")
+            ld = co["stratus"]["load"]
+            ctl = co["stratus"].get("load_without_idle")
+            md += ["", f"Beside them, `GET /` at 64 connections: {f(ld['rps'])} req/s, p50 {f(ld['p50_ms'], 2)} ms, "
+                   f"p99 {f(ld['p99_ms'], 2)} ms, errors {ld['errors']}"
+                   + (f" (the same load just before the idle connections were opened: {f(ctl['rps'])} req/s, "
+                      f"p99 {f(ctl['p99_ms'], 2)} ms)" if ctl else "") + f"; {co['stratus']['still_open_after']:,} of the idle "
+                   f"connections answered a second request afterwards; RSS after the load "
+                   f"{f(co['stratus']['rss_after_load_mb'], 1)} MB."]
+    stk = raw.get("stack")
+    if stk and "GET /" in stk:
+        md += ["", "## The whole topology (scripts/stack: HAProxy, three instances, PostgreSQL)", "",
+               "Against the Flask peer deployed the same way: three gunicorn instances (4 sync workers each) behind "
+               "HAProxy with the same configuration (deploy/local/haproxy.cfg.template), on the stack's PostgreSQL. "
+               "64 connections to the balancer, the two alternately; CPU µs/req: the three instances' process trees.", "",
+               "| route | Stratus req/s | Flask req/s | ratio | per-round | Stratus p99 ms | Flask p99 ms | Stratus CPU µs/req | Flask CPU µs/req | errors (S / F) |",
+               "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
+        for route in ("GET /", "POST /"):
+            e = stk[route]
+            md.append(f"| {route} | {f(e['stratus']['rps'])} | {f(e['flask']['rps'])} | {f(e['rps_ratio'], 1)} | "
+                      f"{', '.join(f(x, 1) for x in e['rounds_rps_ratio'])} | {f(e['stratus']['p99_ms'], 2)} | "
+                      f"{f(e['flask']['p99_ms'], 2)} | {f(e['stratus']['server_cpu_us_per_req'], 1)} | "
+                      f"{f(e['flask']['server_cpu_us_per_req'], 1)} | {e['stratus']['errors']} / {e['flask']['errors']} |")
+        rr = stk["rolling_restart"]
+        md += ["", f"Rolling restart (SIGTERM, exit, start, back UP in HAProxy; app1, app2, app3 in turn, taking "
+               f"{f(rr['restart_seconds'], 1)} s of a {rr['load_seconds']} s `GET /` load at 64 connections): "
+               f"{f(rr['rps'])} req/s, p50 {f(rr['p50_ms'], 2)} ms, **p99 {f(rr['p99_ms'], 2)} ms**, max {f(rr['max_ms'], 1)} ms, "
+               f"errors {rr['errors']} {rr['error_detail'] or ''}. Per instance: "
+               + "; ".join(f"{t['instance']} stop {t['stop_s']} s, start to UP {t['start_to_up_s']} s" for t in rr["timeline"]) + "."]
+    if cost["routes"]:
+        md += ["", "## Cost per request (Fargate, us-east-1 list price)", "",
+               f"Server CPU per request at the highest connection count (PostgreSQL, main passes) → requests/s one "
+               f"{cost['task']} task serves at {int(cost['cpu_target'] * 100)} % CPU → dollars per million requests "
+               f"(task ${cost['task_usd_per_hour']:.5f}/h: ${cost['prices']['vcpu_hour']}/vCPU-h, ${cost['prices']['gb_hour']}/GB-h).", "",
+               "| route | Stratus CPU µs/req | Stratus req/s per task | Stratus $/M | Flask CPU µs/req | Flask req/s per task | Flask $/M | Flask / Stratus |",
+               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for route, r in cost["routes"].items():
+            s_, fl_ = r.get("stratus"), r.get("flask")
+            if not s_:
+                continue
+            md.append(f"| {route} | {f(s_['cpu_us_per_req'], 1)} | {f(s_['rps_per_task'])} | {s_['usd_per_million']:.5f} | "
+                      + (f"{f(fl_['cpu_us_per_req'], 1)} | {f(fl_['rps_per_task'])} | {fl_['usd_per_million']:.5f} | "
+                         f"{f(fl_['usd_per_million'] / s_['usd_per_million'], 1)}x |" if fl_ else "– | – | – | – |"))
+    dy = raw.get("dynamo")
+    if dy:
+        md += ["", "## DynamoDB calls per request (the DynamoDB board on moto, counted at a proxy)", ""]
+        if "skipped" in dy:
+            md.append(f"Skipped: {dy['skipped']}.")
+        else:
+            md += [f"{dy['requests_each']} requests of each type, one at a time; background calls in 2 s idle: "
+                   f"{dy['background_calls_2s'] or 'none'}.", "", "| request | DynamoDB calls per request |", "| --- | --- |"]
+            for label, calls in dy["per_request"].items():
+                md.append(f"| {label} | {', '.join(f'{k} {v:.2f}' for k, v in calls.items()) or 'none'} |")
+            md += ["", "The visit counter under `GET /` load (one instance):", "",
+                   "| conns | views/s | UpdateItem/s on the counter | views per UpdateItem | UpdateItem round trip ms | p99 ms | visit check |",
+                   "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+            for c, p in dy["load"].items():
+                vc = p.get("visit_check")
+                md.append(f"| {c} | {f(p['views_per_s'])} | {f(p['update_item_per_s'])} | {f(p['views_per_update'], 1)} | "
+                          f"{f(p['update_item_mean_ms'], 2)} | {f(p['p99_ms'], 2)} | {'ok' if vc and vc['pass'] else vc} |")
+    return md
 
 
 if __name__ == "__main__":

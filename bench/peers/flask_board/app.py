@@ -161,6 +161,13 @@ def visits():
         return jsonify(count=cur.fetchone()[0])
 
 
+@app.get("/health/ready")
+def ready():
+    """Shallow readiness for the balancer (bench/beyond.py's topology: HAProxy checks this path, as it
+    does Stratus's), like Stratus's `/health/ready`: never the database."""
+    return jsonify(status="ready")
+
+
 @app.get("/health")
 def health():
     try:
