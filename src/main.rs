@@ -2,9 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use stratus::{app::cli, config::Cli};
+use stratus::{app::cli, config};
 
 fn main() -> ExitCode {
-    cli::run(Cli::parse())
+    cli::run(config::parse_args())
 }

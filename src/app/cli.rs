@@ -34,6 +34,15 @@ pub fn run(cli: Cli) -> ExitCode {
             let url = url.unwrap_or_else(|| default_healthcheck_url(listen));
             with_runtime(false, healthcheck(url, timeout))
         }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "stratus",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
         Some(Command::Serve(args)) => serve_with(&args),
         None => serve_with(&cli.settings),
         Some(Command::Migrate(args)) => match args.parse() {
@@ -128,7 +137,28 @@ fn with_runtime(multi_thread: bool, work: impl std::future::Future<Output = Exit
     }
 }
 
+/// Raises the open-file limit to what the system allows (each connection takes a descriptor; the usual
+/// soft limit of 1,024 would refuse the 1,025th), and says what it is.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_err() {
+        tracing::warn!(
+            open_files_limit = soft,
+            "could not raise the open-file limit"
+        );
+    }
+    let limit = getrlimit(Resource::RLIMIT_NOFILE).map_or(soft, |(now, _)| now);
+    tracing::info!(
+        open_files_limit = limit,
+        "up to {limit} open files: connections, database connections and uploads share them"
+    );
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await
 }
@@ -183,9 +213,41 @@ async fn healthcheck(url: String, timeout: Duration) -> ExitCode {
             ExitCode::FAILURE
         }
         Err(err) => {
-            eprintln!("healthcheck: {url}: {err}");
+            eprintln!("healthcheck: {url}: {}", request_failure(&err, timeout));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Why a check's request failed, in words: no answer in time, or the error with every cause (connection
+/// refused, no route to host, a bad certificate, ...), which reqwest's own text leaves out.
+fn request_failure(err: &reqwest::Error, timeout: Duration) -> String {
+    if err.is_timeout() {
+        return format!("no answer within {}", humantime_like(timeout));
+    }
+    let mut text = if err.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// `2s`, `500ms`: a timeout as it was probably written.
+fn humantime_like(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
     }
 }
 

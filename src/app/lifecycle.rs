@@ -64,7 +64,23 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!(signal = "SIGINT", "shutdown requested"),
+        () = ctrl_c => {
+            tracing::info!(
+                signal = "SIGINT",
+                "shutdown requested: draining, then stopping; press Ctrl-C again to stop at once"
+            );
+            tokio::spawn(stop_on_second_ctrl_c());
+        }
         () = terminate => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+    }
+}
+
+/// A second Ctrl-C while draining: the person at the terminal does not want to wait. In-flight requests
+/// are cut off; what was acknowledged is already durable.
+async fn stop_on_second_ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        tracing::warn!(signal = "SIGINT", "second Ctrl-C: stopping at once");
+        crate::telemetry::flush_logs();
+        std::process::exit(130);
     }
 }

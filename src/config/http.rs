@@ -12,8 +12,10 @@ use super::{ConfigError, parse_duration};
 #[derive(Debug, Args)]
 #[command(next_help_heading = "HTTP")]
 pub struct HttpArgs {
-    /// Address to listen on; port 0 picks a free port (the bound address is logged).
-    #[arg(long, env = "STRATUS_LISTEN", default_value = "127.0.0.1:8000")]
+    /// Address to listen on, `HOST:PORT` (an IP address or a host name such as `localhost`; a name that
+    /// resolves to several addresses listens on the first IPv4 one); port 0 picks a free port (the bound
+    /// address is logged).
+    #[arg(long, env = "STRATUS_LISTEN", default_value = "127.0.0.1:8000", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
     /// The longest a request may take before it is answered 503.
@@ -163,6 +165,32 @@ pub struct InstanceSettings {
     pub mode: InstanceMetadata,
     /// ECS metadata endpoint, when running on ECS.
     pub ecs_metadata_uri: Option<String>,
+}
+
+/// `STRATUS_LISTEN`: `IP:PORT`, or `HOST:PORT` with a host name resolved once, now (IPv4 preferred, as
+/// `localhost` usually means 127.0.0.1 to the clients that will connect).
+pub fn parse_listen(raw: &str) -> Result<SocketAddr, String> {
+    let raw = raw.trim();
+    if let Ok(address) = raw.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    if raw
+        .rsplit_once(':')
+        .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+    {
+        return Err(format!(
+            "`{raw}` is not HOST:PORT (e.g. 127.0.0.1:8000, localhost:8000 or [::1]:8000)"
+        ));
+    }
+    let addresses: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(raw)
+        .map_err(|err| format!("cannot resolve `{raw}`: {err}"))?
+        .collect();
+    addresses
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
+        .ok_or_else(|| format!("`{raw}` resolves to no address"))
 }
 
 /// `STRATUS_PUBLIC_URL`: an `http` or `https` URL with a host and nothing after it but `/`, kept as its

@@ -24,7 +24,7 @@ pub use database::{
 pub use files::{FilesArgs, FilesSettings, ObjectStoreUrl, S3Sse, SseMode};
 pub use http::{
     HttpArgs, HttpSettings, InstanceMetadata, InstanceSettings, LifecycleSettings, MinTransferRate,
-    parse_public_url,
+    parse_listen, parse_public_url,
 };
 pub use log::{LogArgs, LogFormat, LogSettings};
 
@@ -62,7 +62,7 @@ pub enum Command {
         #[arg(long, env = "STRATUS_HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
         timeout: Duration,
         /// The address the service listens on, for the default URL.
-        #[arg(long, env = "STRATUS_LISTEN", default_value = "127.0.0.1:8000")]
+        #[arg(long, env = "STRATUS_LISTEN", default_value = "127.0.0.1:8000", value_parser = parse_listen)]
         listen: SocketAddr,
     },
     /// Facts about this build's configuration, for tooling (the Terraform checks use them).
@@ -77,6 +77,12 @@ pub enum Command {
     /// Read a password from stdin (asked twice, without echo, on a terminal) and print its argon2id hash
     /// for STRATUS_ADMIN_PASSWORD_HASH.
     HashPassword,
+    /// Print a completion script for SHELL (`stratus completions bash > /etc/bash_completion.d/stratus`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Uploaded files: maintenance.
     Files {
         /// What to do.
@@ -332,6 +338,54 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 
 fn humanize(d: Duration) -> String {
     format!("{}s", d.as_secs_f64())
+}
+
+/// Parses the process's command line and environment, or prints why not and exits (2). A bad value that
+/// came from an environment variable is named by that variable, not only by its flag.
+pub fn parse_args() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => name_the_variable(err).exit(),
+    }
+}
+
+/// Adds "the value comes from STRATUS_X" to an invalid-value error whose flag was not on the command
+/// line but whose variable is set.
+fn name_the_variable(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg) else {
+        return err;
+    };
+    let Some(long) = arg
+        .split_whitespace()
+        .next()
+        .and_then(|flag| flag.strip_prefix("--"))
+        .map(str::to_owned)
+    else {
+        return err;
+    };
+    let flag = format!("--{long}");
+    let on_command_line = std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+    let variable = env_of(&Cli::command(), &long);
+    if let Some(variable) = variable.filter(|v| !on_command_line && std::env::var_os(v).is_some()) {
+        err.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![
+                format!("the value comes from the environment variable {variable}").into(),
+            ]),
+        );
+    }
+    err
+}
+
+/// The environment variable of the flag `--long`, anywhere in the command tree.
+fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .or_else(|| command.get_subcommands().find_map(|sub| env_of(sub, long)))
 }
 
 /// Every environment variable the binary reads, sorted (`stratus config --list-env`).

@@ -8,6 +8,7 @@ mod bad_inputs;
 
 mod blog;
 mod board;
+mod cli;
 mod conventions;
 mod files;
 mod helpers;
