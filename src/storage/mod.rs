@@ -11,6 +11,7 @@ pub mod aws;
 pub(crate) mod db_password;
 pub(crate) mod detached;
 pub mod dynamodb_tables;
+pub mod failures;
 mod paging;
 pub(crate) mod ready;
 pub(crate) mod schema_version;

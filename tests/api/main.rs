@@ -9,6 +9,7 @@ mod blog;
 mod board;
 mod files;
 mod helpers;
+mod observability;
 mod operations;
 mod process;
 mod security;
