@@ -1,5 +1,6 @@
 //! Cross-cutting request handling: request ids and trace context, one log line per request, metrics,
-//! security headers, instance and draining headers, and the answers for shed or timed-out requests.
+//! security headers, instance and draining headers, problem bodies for bare 405s, and the answers for shed
+//! or timed-out requests.
 
 use std::{
     collections::HashMap,
@@ -21,7 +22,7 @@ use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
-use super::{AppState, error::ApiError, error::HtmlError, extract::ClientContext};
+use super::{AppState, error::ApiError, error::HtmlError, error::Problem, extract::ClientContext};
 use crate::{
     app::{instance::Instance, lifecycle::Lifecycle},
     storage::with_deadline,
@@ -296,6 +297,61 @@ where
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Gives a 405 without a body (axum's answer for a method a route does not have) the problem+json body
+/// every other error has, naming the methods of its `Allow` header, which stays.
+///
+/// Called by `app::server` on every answer, not by [`observe`]: axum adds `Allow` around the route's
+/// layers, so only there is it known. The request id is the one [`observe`] put on the response.
+pub fn problem_for_bare_405(mut response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        method_not_allowed(&mut response);
+    }
+    response
+}
+
+fn method_not_allowed(response: &mut Response) {
+    let request_id = response
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let allowed = response
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty());
+    let detail = match allowed {
+        Some(allowed) => {
+            format!(
+                "This address does not answer that method; it answers {allowed} (see the Allow header)."
+            )
+        }
+        None => "This address does not answer that method.".to_owned(),
+    };
+    let problem = Problem {
+        kind: "about:blank",
+        title: "Method Not Allowed",
+        status: StatusCode::METHOD_NOT_ALLOWED.as_u16(),
+        detail,
+        request_id,
+        errors: Vec::new(),
+    };
+    let Ok(body) = serde_json::to_vec(&problem) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.remove(header::CONTENT_LENGTH);
+    *response.body_mut() = axum::body::Body::from(body);
 }
 
 /// Counts a request in flight until dropped, so a request whose future is dropped (its client went away)

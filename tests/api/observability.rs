@@ -1,6 +1,6 @@
 //! Logs and metrics as tools expect them: JSON request lines with the request id, route, path, latency and
 //! trace context at the top level; no colour codes off a terminal; `/metrics` with every counter from the
-//! start and the `process_*` metrics; CloudWatch EMF documents on stdout.
+//! start and the `process_*` metrics; CloudWatch EMF documents on stdout; 405 answers as problem+json.
 
 use std::{
     process::Stdio,
@@ -14,7 +14,7 @@ use tokio::{
 };
 
 use crate::{
-    helpers::SlowRequest,
+    helpers::{SlowRequest, read, spawn_app},
     process::{Running, start},
 };
 
@@ -383,4 +383,33 @@ async fn emf_documents_follow_the_cloudwatch_contract_each_interval() {
         !route_names.iter().any(|r| r.contains("/no/such")),
         "{route_names:?}"
     );
+}
+
+#[tokio::test]
+async fn a_405_is_problem_json_naming_the_allowed_methods_and_keeps_allow() {
+    let app = spawn_app().await;
+    let reply = read(
+        app.client
+            .put(app.url("/api/v1/visits"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(reply.status, 405);
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+    let allow = reply.header("allow").to_owned();
+    assert!(allow.contains("GET"), "{allow}");
+    let problem = reply.json();
+    assert_eq!(problem["status"], 405);
+    assert_eq!(problem["title"], "Method Not Allowed");
+    assert_eq!(problem["type"], "about:blank");
+    assert_eq!(problem["request_id"], reply.header("x-request-id"));
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(&allow), "{detail}");
+    assert_eq!(reply.header("cache-control"), "no-store");
+    // A page's address too.
+    let page = read(app.client.delete(app.url("/")).send().await.expect("sent")).await;
+    assert_eq!(page.status, 405);
+    assert_eq!(page.json()["status"], 405);
 }
