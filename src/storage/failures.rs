@@ -96,6 +96,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unavailable_store_is_counted_under_its_operation_and_a_bad_cursor_is_not() {
+        let metrics = crate::telemetry::metrics_handle();
+        let value = || {
+            metrics.render().lines().find_map(|line| {
+                line.strip_prefix(
+                    r#"stratus_store_errors_total{operation="a test's own operation"} "#,
+                )
+                .and_then(|v| v.parse::<u64>().ok())
+            })
+        };
+        let failed: Result<(), _> = counted(
+            "a test's own operation",
+            Err(StoreError::unavailable(anyhow::anyhow!("down"))),
+        );
+        assert!(failed.is_err());
+        assert_eq!(value(), Some(1));
+        let refused: Result<(), _> =
+            counted("a test's own operation", Err(StoreError::InvalidCursor));
+        assert!(refused.is_err());
+        assert_eq!(value(), Some(1), "the caller's mistake, not the store's");
+        let users = metrics.render();
+        assert!(
+            users.contains(r#"stratus_store_errors_total{operation="users_insert"}"#),
+            "known operations are exported from the start"
+        );
+    }
+
+    #[test]
     fn sentences_map_to_short_names_and_others_are_their_own_label() {
         assert_eq!(operation("storing a user"), "users_insert");
         assert_eq!(operation("reading file metadata"), "files_get");
