@@ -1,9 +1,10 @@
 //! Logs and metrics set-up.
 //!
 //! Logs are JSON lines on stdout by default (one per request, see `http::middleware`), human-readable with
-//! `STRATUS_LOG_FORMAT=pretty`. Metrics go to one process-wide Prometheus recorder rendered at `/metrics`.
+//! `STRATUS_LOG_FORMAT=pretty`. Metrics go to one process-wide Prometheus recorder rendered at `/metrics`,
+//! and, with `STRATUS_METRICS_EMF=1`, the key ones to stdout as CloudWatch EMF documents ([`emf`]).
 
-use std::{sync::OnceLock, time::Duration};
+use std::{io::IsTerminal as _, sync::OnceLock, time::Duration};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::{
@@ -12,9 +13,12 @@ use tracing_subscriber::{
 
 use crate::config::{LogFormat, LogSettings};
 
+pub mod emf;
 mod json_lines;
+mod process;
 pub mod request;
 mod sink;
+pub mod trace;
 
 pub use sink::{BufferedStdout, flush_logs};
 
@@ -41,14 +45,25 @@ where
                     .with_writer(sink),
             )
             .try_init(),
+        // Colour only for a person at a terminal: codes in a file or a log pipe are noise.
         LogFormat::Pretty => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(sink))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colour())
+                    .with_writer(sink),
+            )
             .try_init(),
     };
     // Err means a subscriber is already installed: keep it, and its kind of request context.
     if result.is_ok() {
         request::set_request_spans(settings.format == LogFormat::Pretty);
     }
+}
+
+/// Whether pretty lines get ANSI colours: stdout is a terminal, and `NO_COLOR` (no-color.org) is not set,
+/// which tracing-subscriber's own default also honours.
+fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Latency buckets in seconds: fine below 10 ms, where this service should live.
@@ -78,6 +93,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
             describe_metrics();
+            process::update();
             let upkeep = handle.clone();
             let spawned = std::thread::Builder::new()
                 .name("metrics-upkeep".into())
@@ -85,6 +101,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                     loop {
                         std::thread::sleep(METRICS_UPKEEP_EVERY);
                         upkeep.run_upkeep();
+                        process::update();
                     }
                 });
             if let Err(err) = spawned {
@@ -141,12 +158,57 @@ fn describe_metrics() {
     );
     metrics::describe_counter!(
         "stratus_load_shed_total",
-        "Requests refused with 503 because of overload or timeout"
+        "Requests refused with 503 because of overload or timeout, by reason"
     );
+    metrics::describe_counter!(
+        "stratus_visit_batches_total",
+        "Statements that counted visits (visits / batches: the mean batch)"
+    );
+    metrics::describe_counter!("stratus_posts_created_total", "Blog posts created");
+    metrics::describe_counter!("stratus_files_uploaded_total", "Files uploaded");
+    metrics::describe_counter!("stratus_logins_total", "Admin sign-ins, by outcome");
     metrics::describe_gauge!("stratus_build_info", "Always 1; labels carry the version");
     metrics::gauge!("stratus_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    // Present from the start, so a dashboard or alarm sees 0 rather than "no data".
-    metrics::counter!("stratus_store_errors_total").absolute(0);
-    metrics::counter!("stratus_submissions_created_total").absolute(0);
-    metrics::counter!("stratus_visits_total").absolute(0);
+    process::describe();
+    // Every counter present from the start, with each label value known in advance, so a dashboard or
+    // an alarm sees 0 rather than "no data" (and `rate()` sees the first increment).
+    for name in [
+        "stratus_submissions_created_total",
+        "stratus_visits_total",
+        "stratus_visit_batches_total",
+        "stratus_posts_created_total",
+        "stratus_files_uploaded_total",
+    ] {
+        metrics::counter!(name).absolute(0);
+    }
+    for operation in crate::storage::failures::known_operations() {
+        metrics::counter!("stratus_store_errors_total", "operation" => operation).absolute(0);
+    }
+    for reason in LOAD_SHED_REASONS {
+        metrics::counter!("stratus_load_shed_total", "reason" => *reason).absolute(0);
+    }
+    for outcome in ["success", "failure", "throttled"] {
+        metrics::counter!("stratus_logins_total", "outcome" => outcome).absolute(0);
+    }
+}
+
+/// The `reason` labels of `stratus_load_shed_total`.
+pub const LOAD_SHED_REASONS: &[&str] = &["overloaded", "uploads", "timeout"];
+
+/// Counts a request refused with 503 (`reason`: one of [`LOAD_SHED_REASONS`]).
+pub fn count_load_shed(reason: &'static str) {
+    metrics::counter!("stratus_load_shed_total", "reason" => reason).increment(1);
+    emf::load_shed();
+}
+
+/// Counts a failed store operation (`operation`: see `storage::failures`).
+pub fn count_store_error(operation: &'static str) {
+    metrics::counter!("stratus_store_errors_total", "operation" => operation).increment(1);
+    emf::store_error();
+}
+
+/// Counts one statement that counted `size` visits.
+pub fn record_visit_batch(size: u64) {
+    metrics::counter!("stratus_visit_batches_total").increment(1);
+    emf::visit_batch(size);
 }

@@ -55,7 +55,11 @@ pub async fn serve(
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
-            router.clone().oneshot(request.map(axum::body::Body::new))
+            // A bare 405 gets its problem body here, where axum's `Allow` header is on it.
+            futures_util::FutureExt::map(
+                router.clone().oneshot(request.map(axum::body::Body::new)),
+                |answer| answer.map(crate::http::middleware::problem_for_bare_405),
+            )
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())

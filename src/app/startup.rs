@@ -29,6 +29,7 @@ impl Application {
     /// Opens the store (migrating it), binds the listener, starts background work.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let started = Instant::now();
+        telemetry::emf::start(&settings.metrics);
         let storage = storage::open(
             &settings.database,
             settings.board.as_ref(),

@@ -70,7 +70,12 @@ impl VisitCounter {
     pub async fn record(&self) -> Result<Visit, Arc<StoreError>> {
         let queue = match &self.route {
             Route::Batches(queue) => queue,
-            Route::Writer(writer) => return writer.view().await.map_err(Arc::new),
+            Route::Writer(writer) => {
+                return writer.view().await.map_err(|err| {
+                    crate::storage::failures::count("add_visits");
+                    Arc::new(err)
+                });
+            }
         };
         let (reply, answer) = oneshot::channel();
         let closed = || {
@@ -92,6 +97,7 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Reply>) {
             continue;
         }
         let n = batch.len() as u64;
+        crate::telemetry::record_visit_batch(n);
         match store.add_visits_and_read_latest(n).await {
             Ok((total, latest)) => {
                 let first = total.saturating_sub(n) + 1;

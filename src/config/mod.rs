@@ -9,6 +9,7 @@ mod database;
 mod files;
 mod http;
 mod log;
+mod metrics;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -27,6 +28,7 @@ pub use http::{
     parse_listen, parse_public_url,
 };
 pub use log::{LogArgs, LogFormat, LogSettings};
+pub use metrics::{MetricsArgs, MetricsSettings};
 
 /// `stratus`: the submission board, visit counter and more, as one service.
 #[derive(Debug, Parser)]
@@ -127,6 +129,9 @@ pub struct SettingsArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
+    /// Metrics.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// AWS clients.
     #[command(flatten)]
     pub aws: AwsArgs,
@@ -198,6 +203,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Metrics.
+    pub metrics: MetricsSettings,
     /// HTTP serving.
     pub http: HttpSettings,
     /// Shutdown timing.
@@ -259,6 +266,7 @@ impl SettingsArgs {
             files: self.files.settings(&self.database, &self.aws)?,
             admin: self.admin.settings()?,
             log: self.log.settings(),
+            metrics: self.metrics.settings(),
             http: HttpSettings {
                 request_timeout: http.request_timeout,
                 upload_timeout: http.upload_timeout.max(http.request_timeout),

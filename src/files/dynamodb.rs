@@ -120,6 +120,7 @@ fn sdk_unavailable<E: std::error::Error + Send + Sync + 'static>(
     what: &'static str,
     err: E,
 ) -> StoreError {
+    crate::storage::failures::count(what);
     StoreError::unavailable(aws::describe(err).context(what))
 }
 

@@ -498,6 +498,7 @@ impl Objects {
 }
 
 fn unavailable(what: &'static str, err: object_store::Error) -> StoreError {
+    crate::storage::failures::count(what);
     StoreError::unavailable(anyhow::Error::new(err).context(what))
 }
 

@@ -147,8 +147,9 @@ impl ApiError {
     /// Logs server-side failures once, with their cause chain, in the current request span.
     fn log(&self) {
         match self {
+            // Counted by operation where the operation failed (`storage::failures`), once however many
+            // requests it fails.
             Self::StoreUnavailable(cause) => {
-                metrics::counter!("stratus_store_errors_total").increment(1);
                 tracing::warn!(error.message = %cause, error.cause_chain = ?cause, "store unavailable");
             }
             Self::DiskFull { cause, .. } => {

@@ -1,5 +1,6 @@
-//! Cross-cutting request handling: request ids, one log line per request, metrics, security headers,
-//! instance and draining headers, and the answers for shed or timed-out requests.
+//! Cross-cutting request handling: request ids and trace context, one log line per request, metrics,
+//! security headers, instance and draining headers, problem bodies for bare 405s, and the answers for shed
+//! or timed-out requests.
 
 use std::{
     collections::HashMap,
@@ -21,11 +22,15 @@ use metrics::{Counter, Gauge, Histogram};
 use tokio::sync::Semaphore;
 use tower::{Layer, Service};
 
-use super::{AppState, error::ApiError, error::HtmlError, extract::ClientContext};
+use super::{AppState, error::ApiError, error::HtmlError, error::Problem, extract::ClientContext};
 use crate::{
     app::{instance::Instance, lifecycle::Lifecycle},
     storage::with_deadline,
-    telemetry::request::{self, RequestContext},
+    telemetry::{
+        self, emf,
+        request::{self, RequestContext},
+        trace::{TRACEPARENT, TraceContext, X_AMZN_TRACE_ID},
+    },
 };
 
 /// `X-Request-Id`.
@@ -195,16 +200,25 @@ where
     let https = ClientContext::from_request(&request, &observer.proxies).https;
     let instance = observer.instance.name();
     // The matched template (`/api/v1/users/{username}/submissions`), never the raw path, so labels stay
-    // few. `MatchedPath` is a reference count: no copy of the text.
+    // few. `MatchedPath` is a reference count: no copy of the text; so is the `Uri` (the path is logged).
     let context = RequestContext {
         request_id,
         instance: Arc::clone(&instance),
         method: request.method().clone(),
         route: request.extensions().get::<MatchedPath>().cloned(),
+        uri: request.uri().clone(),
+        trace: TraceContext::from_headers(request.headers()),
     };
     // Only the pretty format, which shows spans but not the task-local, gets a span.
     let span = if request::request_spans() {
-        tracing::info_span!("request", method = %context.method, route = context.route(), request_id = &*context.request_id)
+        tracing::info_span!(
+            "request",
+            method = %context.method,
+            route = context.route(),
+            path = context.path(),
+            request_id = &*context.request_id,
+            trace_id = context.trace.trace_id(),
+        )
     } else {
         tracing::Span::none()
     };
@@ -234,23 +248,34 @@ where
     observer
         .metrics
         .record(&context.method, context.route(), status, elapsed);
+    let traceparent = context.trace.traceparent_header();
+    let amzn_trace_id = context.trace.amzn_trace_id().cloned();
     span.in_scope(|| {
         request::sync_scope(context, || {
-            let (status, latency_ms) = (status.as_u16(), elapsed.as_secs_f64() * 1000.0);
+            // Whole microseconds, and milliseconds rounded to them: `latency_ms` reads `0.089`, never
+            // `0.08898199999999999` (a double of whole microseconds over 1000 prints in at most 3 decimals).
+            let latency_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+            let (status, latency_ms) = (status.as_u16(), latency_us as f64 / 1000.0);
             // `message = ".."` records a `&str`; a format string would go through `fmt` on every request.
             if status >= 500 {
-                tracing::warn!(message = "request finished", status, latency_ms);
+                tracing::warn!(message = "request finished", status, latency_us, latency_ms);
             } else {
-                tracing::info!(message = "request finished", status, latency_ms);
+                tracing::info!(message = "request finished", status, latency_us, latency_ms);
             }
         });
     });
 
     let headers = response.headers_mut();
     // One growth of the map for everything added below, not one per size it passes through.
-    headers.reserve(SECURITY_HEADERS.len() + 4);
+    headers.reserve(SECURITY_HEADERS.len() + 6);
     if let Some(value) = id_header {
         headers.insert(X_REQUEST_ID.clone(), value);
+    }
+    if let Some(value) = traceparent {
+        headers.insert(TRACEPARENT.clone(), value);
+    }
+    if let Some(value) = amzn_trace_id {
+        headers.insert(X_AMZN_TRACE_ID.clone(), value);
     }
     if let Some(value) = observer.served_by(&instance) {
         headers.insert(X_SERVED_BY.clone(), value);
@@ -272,6 +297,61 @@ where
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// Gives a 405 without a body (axum's answer for a method a route does not have) the problem+json body
+/// every other error has, naming the methods of its `Allow` header, which stays.
+///
+/// Called by `app::server` on every answer, not by [`observe`]: axum adds `Allow` around the route's
+/// layers, so only there is it known. The request id is the one [`observe`] put on the response.
+pub fn problem_for_bare_405(mut response: Response) -> Response {
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && !response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        method_not_allowed(&mut response);
+    }
+    response
+}
+
+fn method_not_allowed(response: &mut Response) {
+    let request_id = response
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let allowed = response
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| !value.is_empty());
+    let detail = match allowed {
+        Some(allowed) => {
+            format!(
+                "This address does not answer that method; it answers {allowed} (see the Allow header)."
+            )
+        }
+        None => "This address does not answer that method.".to_owned(),
+    };
+    let problem = Problem {
+        kind: "about:blank",
+        title: "Method Not Allowed",
+        status: StatusCode::METHOD_NOT_ALLOWED.as_u16(),
+        detail,
+        request_id,
+        errors: Vec::new(),
+    };
+    let Ok(body) = serde_json::to_vec(&problem) else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.remove(header::CONTENT_LENGTH);
+    *response.body_mut() = axum::body::Body::from(body);
 }
 
 /// Counts a request in flight until dropped, so a request whose future is dropped (its client went away)
@@ -326,6 +406,8 @@ struct RouteMetrics {
     in_flight: Gauge,
     /// By route template, then a short list of (method, status).
     by_route: RwLock<HashMap<String, Vec<RouteHandles>>>,
+    /// The CloudWatch EMF statistics, when they are written (`STRATUS_METRICS_EMF`).
+    emf: Option<Arc<emf::Routes>>,
 }
 
 #[derive(Debug)]
@@ -334,6 +416,17 @@ struct RouteHandles {
     status: StatusCode,
     requests: Counter,
     duration: Histogram,
+    emf: Option<Arc<emf::RouteStats>>,
+}
+
+impl RouteHandles {
+    fn record(&self, status: StatusCode, elapsed: Duration) {
+        self.requests.increment(1);
+        self.duration.record(elapsed.as_secs_f64());
+        if let Some(emf) = &self.emf {
+            emf.record(status, elapsed);
+        }
+    }
 }
 
 impl RouteMetrics {
@@ -341,6 +434,7 @@ impl RouteMetrics {
         Self {
             in_flight: metrics::gauge!("http_requests_in_flight"),
             by_route: RwLock::new(HashMap::new()),
+            emf: emf::routes(),
         }
     }
 
@@ -348,15 +442,13 @@ impl RouteMetrics {
     /// path as sent.
     fn record(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
         let method = method_label(method);
-        let seconds = elapsed.as_secs_f64();
         if let Ok(by_route) = self.by_route.read()
             && let Some(found) = by_route.get(route).and_then(|list| {
                 list.iter()
                     .find(|h| h.status == status && h.method == method)
             })
         {
-            found.requests.increment(1);
-            found.duration.record(seconds);
+            found.record(status, elapsed);
             return;
         }
         let labels = [
@@ -369,9 +461,9 @@ impl RouteMetrics {
             status,
             requests: metrics::counter!("http_requests_total", &labels),
             duration: metrics::histogram!("http_request_duration_seconds", &labels),
+            emf: self.emf.as_ref().map(|routes| routes.stats(method, route)),
         };
-        handles.requests.increment(1);
-        handles.duration.record(seconds);
+        handles.record(status, elapsed);
         if let Ok(mut by_route) = self.by_route.write() {
             let cached: usize = by_route.values().map(Vec::len).sum();
             if cached < MAX_CACHED_HANDLES {
@@ -559,17 +651,17 @@ const UPLOADS_RETRY_AFTER: &str = "10";
 fn shed(why: Shed, api: bool) -> Response {
     let error = match why {
         Shed::Overloaded => {
-            metrics::counter!("stratus_load_shed_total", "reason" => "overloaded").increment(1);
+            telemetry::count_load_shed("overloaded");
             ApiError::Overloaded("The service is busy right now. Please try again in a second.")
         }
         Shed::UploadsFull => {
-            metrics::counter!("stratus_load_shed_total", "reason" => "uploads").increment(1);
+            telemetry::count_load_shed("uploads");
             ApiError::Overloaded(
                 "Too many uploads are in progress right now; nothing was stored. Please try again in a few seconds.",
             )
         }
         Shed::TimedOut => {
-            metrics::counter!("stratus_load_shed_total", "reason" => "timeout").increment(1);
+            telemetry::count_load_shed("timeout");
             ApiError::Overloaded("The request took too long and was stopped. Please try again.")
         }
     };

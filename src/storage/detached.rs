@@ -29,7 +29,7 @@ use std::sync::{
 use async_trait::async_trait;
 use tokio::time::Instant;
 
-use super::{Page, PageRequest, StoreError};
+use super::{Page, PageRequest, StoreError, failures::counted};
 use crate::board::{Store, Submission, SubmissionId, Username};
 
 /// Wraps a store so that each call runs to completion in its own task.
@@ -172,7 +172,7 @@ async fn until_deadline_unless_claimed<R>(
                 () = tokio::time::sleep_until(deadline) => {
                     if caller.0.give_up() {
                         // The same outcome as the outer timeout: the request took too long.
-                        metrics::counter!("stratus_load_shed_total", "reason" => "timeout").increment(1);
+                        crate::telemetry::count_load_shed("timeout");
                         return Err(StoreError::unavailable(anyhow::anyhow!(
                             "the request's deadline passed before the store answered"
                         )));
@@ -225,25 +225,34 @@ impl Store for Detached {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|store| async move { store.ping().await }).await
+        counted(
+            "ping",
+            self.read(|store| async move { store.ping().await }).await,
+        )
     }
 
     async fn insert_submission(&self, submission: &Submission) -> Result<(), StoreError> {
-        if self.0.inserts_queued() {
-            return queued(self.0.insert_submission(submission)).await;
-        }
-        let (store, submission) = (Arc::clone(&self.0), submission.clone());
-        detach(async move { store.insert_submission(&submission).await }).await
+        let result = if self.0.inserts_queued() {
+            queued(self.0.insert_submission(submission)).await
+        } else {
+            let (store, submission) = (Arc::clone(&self.0), submission.clone());
+            detach(async move { store.insert_submission(&submission).await }).await
+        };
+        counted("insert_submission", result)
     }
 
     async fn latest_submission(&self) -> Result<Option<Submission>, StoreError> {
-        self.read(|store| async move { store.latest_submission().await })
-            .await
+        let result = self
+            .read(|store| async move { store.latest_submission().await })
+            .await;
+        counted("latest_submission", result)
     }
 
     async fn submission(&self, id: SubmissionId) -> Result<Option<Submission>, StoreError> {
-        self.read(|store| async move { store.submission(id).await })
-            .await
+        let result = self
+            .read(|store| async move { store.submission(id).await })
+            .await;
+        counted("submission", result)
     }
 
     async fn submissions_by_user(
@@ -252,13 +261,18 @@ impl Store for Detached {
         page: &PageRequest,
     ) -> Result<Page<Submission>, StoreError> {
         let (username, page) = (username.clone(), page.clone());
-        self.read(|store| async move { store.submissions_by_user(&username, &page).await })
-            .await
+        let result = self
+            .read(|store| async move { store.submissions_by_user(&username, &page).await })
+            .await;
+        counted("submissions_by_user", result)
     }
 
     async fn add_visits(&self, n: u64) -> Result<u64, StoreError> {
         let store = Arc::clone(&self.0);
-        detach(async move { store.add_visits(n).await }).await
+        counted(
+            "add_visits",
+            detach(async move { store.add_visits(n).await }).await,
+        )
     }
 
     async fn add_visits_and_read_latest(
@@ -266,12 +280,17 @@ impl Store for Detached {
         n: u64,
     ) -> Result<(u64, Option<Submission>), StoreError> {
         let store = Arc::clone(&self.0);
-        detach(async move { store.add_visits_and_read_latest(n).await }).await
+        counted(
+            "add_visits_and_read_latest",
+            detach(async move { store.add_visits_and_read_latest(n).await }).await,
+        )
     }
 
     async fn visit_count(&self) -> Result<u64, StoreError> {
-        self.read(|store| async move { store.visit_count().await })
-            .await
+        let result = self
+            .read(|store| async move { store.visit_count().await })
+            .await;
+        counted("visit_count", result)
     }
 
     async fn close(&self) {
@@ -425,6 +444,8 @@ mod tests {
             instance: "i".into(),
             method: axum::http::Method::POST,
             route: None,
+            uri: axum::http::Uri::from_static("/"),
+            trace: crate::telemetry::trace::TraceContext::from_headers(&Default::default()),
         };
         let seen = crate::telemetry::request::scope(
             request,

@@ -13,6 +13,7 @@ pub(crate) mod db_password;
 pub(crate) mod detached;
 pub mod disk_space;
 pub mod dynamodb_tables;
+pub mod failures;
 mod paging;
 pub(crate) mod ready;
 pub(crate) mod schema_version;

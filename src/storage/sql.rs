@@ -18,7 +18,7 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use sqlx::{PgPool, SqlitePool, pool::PoolConnection};
 
-use super::{StoreError, claim_write, detach};
+use super::{StoreError, claim_write, detach, failures::counted};
 use crate::board::store::{PostgresStore, SqliteStore, sqlite::Readers};
 
 /// The relational database.
@@ -122,7 +122,7 @@ impl SqlDb {
         Fut: Future<Output = Result<T, sqlx::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        match self {
+        let result = match self {
             Self::Sqlite(db) => {
                 let (pool, timeout) = (db.reader.clone(), db.timeout);
                 detach(async move {
@@ -133,7 +133,8 @@ impl SqlDb {
                 .await
             }
             Self::Postgres(db) => db.read(what, move |pool| f(SqlPool::Postgres(pool))).await,
-        }
+        };
+        counted(what, result)
     }
 
     /// Runs a hot read whose SQLite half is synchronous: on SQLite, `sqlite` runs on the calling task
@@ -153,15 +154,26 @@ impl SqlDb {
         Fut: Future<Output = Result<T, sqlx::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        match self {
+        let result = match self {
             Self::Sqlite(db) => db.inline.run(what, sqlite),
             Self::Postgres(db) => db.read(what, postgres).await,
-        }
+        };
+        counted(what, result)
     }
 
     /// Runs a write on a connection it holds; the write is made only if its request still waits (see the
     /// module documentation). Anything the closure does runs on that one connection.
     pub async fn write<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(SqlConn) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        counted(what, self.write_uncounted(what, f).await)
+    }
+
+    /// [`SqlDb::write`] before its failure is counted.
+    async fn write_uncounted<T, F, Fut>(&self, what: &'static str, f: F) -> Result<T, StoreError>
     where
         F: FnOnce(SqlConn) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, sqlx::Error>> + Send + 'static,

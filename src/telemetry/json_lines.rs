@@ -6,12 +6,13 @@
 //! showed in the read routes' profiles. Here a span's fields are kept as a ready JSON fragment
 //! (`"method":"GET","route":"/"`), and an event is written straight into the output buffer.
 //!
-//! A request's method, route and id come from its task-local context (`super::request`), not from a
-//! span, but are written where a span's fields would be.
-//!
-//! The shape is the one the service has always logged (tests/api/process.rs checks it):
+//! A request's id, method, route, path and trace context come from its task-local context
+//! (`super::request`), not from a span, and are written at the top level of the line (tests/api/process.rs
+//! and tests/api/observability.rs check it):
 //! `{"timestamp":"2026-11-23T16:27:20.916584Z","level":"INFO","message":"...",<fields>,
-//! "target":"stratus::http::middleware","span":{<span fields>,"name":"request"}}`.
+//! "target":"stratus::http::middleware","request_id":"..","method":"GET","route":"/","path":"/",
+//! "trace_id":"<32 hex>","traceparent":"00-..-..-01"}`, plus `"span":{<span fields>,"name":..}` for a line
+//! inside a span of its own.
 
 use std::fmt::{self, Write as _};
 
@@ -80,20 +81,33 @@ where
             .parent()
             .and_then(|id| ctx.span(id))
             .or_else(|| ctx.lookup_current());
-        // The request's context (`super::request`) opens the object; a span (an instrumented function
-        // inside the request, or any span outside one) adds its fields and names it.
-        let in_request = super::request::with_current(|request| {
-            writer.write_str(",\"span\":{\"method\":")?;
+        // The request's context (`super::request`) at the top level of the line, where log tools look for
+        // a request id; a span (an instrumented function inside the request, or any span outside one)
+        // keeps its own object.
+        super::request::with_current(|request| {
+            writer.write_str(",\"request_id\":")?;
+            write_json_str(&mut writer, &request.request_id)?;
+            writer.write_str(",\"method\":")?;
             write_json_str(&mut writer, request.method.as_str())?;
             writer.write_str(",\"route\":")?;
             write_json_str(&mut writer, request.route())?;
-            writer.write_str(",\"request_id\":")?;
-            write_json_str(&mut writer, &request.request_id)
+            writer.write_str(",\"path\":")?;
+            write_json_str(&mut writer, request.path())?;
+            // Hex digits and dashes only: nothing to escape.
+            writer.write_str(",\"trace_id\":\"")?;
+            writer.write_str(request.trace.trace_id())?;
+            writer.write_str("\",\"traceparent\":\"")?;
+            writer.write_str(request.trace.traceparent())?;
+            writer.write_char('"')?;
+            if let Some(amzn) = request.trace.amzn_trace_id_str() {
+                writer.write_str(",\"amzn_trace_id\":")?;
+                write_json_str(&mut writer, amzn)?;
+            }
+            Ok::<_, fmt::Error>(())
         })
-        .transpose()?
-        .is_some();
+        .transpose()?;
         if let Some(span) = span {
-            writer.write_str(if in_request { "," } else { ",\"span\":{" })?;
+            writer.write_str(",\"span\":{")?;
             let extensions = span.extensions();
             if let Some(fields) = extensions
                 .get::<FormattedFields<N>>()
@@ -105,8 +119,6 @@ where
             writer.write_str("\"name\":")?;
             write_json_str(&mut writer, span.name())?;
             writer.write_char('}')?;
-        } else if in_request {
-            writer.write_str(",\"name\":\"request\"}")?;
         }
         writer.write_str("}\n")
     }
@@ -346,12 +358,21 @@ mod tests {
     }
 
     #[test]
-    fn lines_inside_a_request_carry_its_method_route_and_id() {
+    fn lines_inside_a_request_carry_its_id_method_route_path_and_trace_at_the_top() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            axum::http::HeaderValue::from_static(
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        );
         let request = super::super::request::RequestContext {
             request_id: "req-1".into(),
             instance: "i-1".into(),
             method: axum::http::Method::POST,
             route: None,
+            uri: axum::http::Uri::from_static("/no/such?secret=1"),
+            trace: super::super::trace::TraceContext::from_headers(&headers),
         };
         let lines = lines_of(|| {
             super::super::request::sync_scope(request, || {
@@ -363,18 +384,26 @@ mod tests {
             tracing::info!("after the request");
         });
         assert_eq!(lines.len(), 3);
-        let span = &lines[0]["span"];
-        assert_eq!(span["method"], "POST");
-        assert_eq!(span["route"], "unmatched");
-        assert_eq!(span["request_id"], "req-1");
-        assert_eq!(span["name"], "request");
-        assert_eq!(lines[0]["status"], 201);
+        let line = &lines[0];
+        assert_eq!(line["method"], "POST");
+        assert_eq!(line["route"], "unmatched");
+        assert_eq!(line["path"], "/no/such", "never the query");
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            line["traceparent"],
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert!(line.get("amzn_trace_id").is_none());
+        assert!(line.get("span").is_none(), "{line}");
+        assert_eq!(line["status"], 201);
         // An instrumented function inside the request: its span's name and fields, and still the request.
+        assert_eq!(lines[1]["request_id"], "req-1");
         let span = &lines[1]["span"];
-        assert_eq!(span["request_id"], "req-1");
         assert_eq!(span["slug"], "a\"b");
         assert_eq!(span["name"], "Storing a post");
         assert!(lines[2].get("span").is_none(), "{}", lines[2]);
+        assert!(lines[2].get("request_id").is_none(), "{}", lines[2]);
     }
 
     #[test]

@@ -18,7 +18,12 @@ use std::{
     },
 };
 
-use axum::{extract::MatchedPath, http::Method};
+use axum::{
+    extract::MatchedPath,
+    http::{Method, Uri},
+};
+
+use super::trace::TraceContext;
 
 /// What every part of a request's handling may want to know, without threading it through every call.
 #[derive(Debug, Clone)]
@@ -31,14 +36,35 @@ pub struct RequestContext {
     pub method: Method,
     /// The matched route template (`/api/v1/submissions/{id}`); `None` for a path no route matched.
     pub route: Option<MatchedPath>,
+    /// The request's target, for its path (a reference count on the request head's bytes, no copy). The
+    /// query is never logged: cursors and tokens travel there.
+    pub uri: Uri,
+    /// Its trace context.
+    pub trace: TraceContext,
 }
 
 impl RequestContext {
     /// The route label of logs and metrics: the template, or `unmatched`.
     pub fn route(&self) -> &str {
-        self.route.as_ref().map_or("unmatched", MatchedPath::as_str)
+        self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str)
+    }
+
+    /// The path as sent, cut at [`MAX_LOGGED_PATH`] bytes.
+    pub fn path(&self) -> &str {
+        let path = self.uri.path();
+        let mut end = path.len().min(MAX_LOGGED_PATH);
+        while !path.is_char_boundary(end) {
+            end -= 1;
+        }
+        &path[..end]
     }
 }
+
+/// The route label of a request no route matched.
+pub const UNMATCHED: &str = "unmatched";
+
+/// The longest path logged: a request head may be 64 KiB, a log line should not.
+pub const MAX_LOGGED_PATH: usize = 2048;
 
 tokio::task_local! {
     static CONTEXT: RequestContext;

@@ -31,6 +31,8 @@ const KEEP_CAPACITY: usize = 256 * 1024;
 
 /// The one buffered stdout of the process (`flush_logs` reaches it from anywhere).
 static SHARED: OnceLock<Arc<Shared>> = OnceLock::new();
+/// Whether its flusher thread runs (if it could not be started, nothing is buffered).
+static FLUSHER: OnceLock<bool> = OnceLock::new();
 
 #[derive(Default)]
 struct Pending {
@@ -140,7 +142,6 @@ impl BufferedStdout {
                 every,
             })
         });
-        static FLUSHER: OnceLock<bool> = OnceLock::new();
         let started = *FLUSHER.get_or_init(|| {
             let flusher = Arc::clone(shared);
             let spawned = std::thread::Builder::new()
@@ -165,6 +166,22 @@ impl BufferedStdout {
 pub fn flush_logs() {
     if let Some(shared) = SHARED.get() {
         shared.flush(&mut Vec::new());
+    }
+}
+
+/// Writes `lines` (whole lines, each ending in `\n`) to stdout as log lines go: into the buffer when
+/// it is in use, else straight to stdout under its lock. Either way never between the bytes of a log line.
+pub(crate) fn write_raw(lines: &[u8]) {
+    if lines.is_empty() {
+        return;
+    }
+    match SHARED.get() {
+        Some(shared) if FLUSHER.get() == Some(&true) => shared.push(lines, false),
+        _ => {
+            let mut stdout = io::stdout().lock();
+            // Nowhere to report a failed write, as for log lines.
+            let _ = stdout.write_all(lines).and_then(|()| stdout.flush());
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod cli;
 mod conventions;
 mod files;
 mod helpers;
+mod observability;
 mod operations;
 mod process;
 mod security;

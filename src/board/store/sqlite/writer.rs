@@ -349,6 +349,7 @@ fn apply(
         });
     }
     if views > 0 {
+        crate::telemetry::record_visit_batch(views.unsigned_abs());
         let total = u64::try_from(add_visits(conn, views)?).map_err(StoreError::unavailable)?;
         let mut number = total.saturating_sub(views.unsigned_abs());
         for written in &mut results {
