@@ -164,6 +164,10 @@ fn describe_metrics() {
         "stratus_visit_batches_total",
         "Statements that counted visits (visits / batches: the mean batch)"
     );
+    metrics::describe_counter!(
+        "stratus_disk_full_refusals_total",
+        "Writes and uploads refused with 503/507 because a disk was full"
+    );
     metrics::describe_counter!("stratus_posts_created_total", "Blog posts created");
     metrics::describe_counter!("stratus_files_uploaded_total", "Files uploaded");
     metrics::describe_counter!("stratus_logins_total", "Admin sign-ins, by outcome");
@@ -178,6 +182,7 @@ fn describe_metrics() {
         "stratus_visit_batches_total",
         "stratus_posts_created_total",
         "stratus_files_uploaded_total",
+        "stratus_disk_full_refusals_total",
     ] {
         metrics::counter!(name).absolute(0);
     }

@@ -153,8 +153,7 @@ impl ApiError {
                 tracing::warn!(error.message = %cause, error.cause_chain = ?cause, "store unavailable");
             }
             Self::DiskFull { cause, .. } => {
-                metrics::counter!("stratus_store_errors_total", "reason" => "disk_full")
-                    .increment(1);
+                metrics::counter!("stratus_disk_full_refusals_total").increment(1);
                 tracing::warn!(error.message = %cause, error.cause_chain = ?cause, "disk full");
             }
             Self::Internal(cause) => {
