@@ -22,6 +22,7 @@ MODULES_DIR = INFRA / "modules"
 ENVS_DIR = INFRA / "envs"
 
 EXPECTED_MODULES = (
+    "app_env",
     "network",
     "security",
     "alb",
@@ -251,6 +252,13 @@ def env_scope(env: Root, module_name: str) -> Scope:
 def default_scope(module_name: str) -> Scope:
     """A module called with no arguments beyond its required ones (defaults only)."""
     return Scope(module=modules()[module_name], args={})
+
+
+def child_scope(parent: Scope, call_name: str) -> Scope:
+    """The scope of `module "<call_name>"` as called inside the module of `parent`."""
+    call = parent.module.module_calls[call_name]
+    args = {k: v for k, v in call.items() if k not in ("source", "count", "for_each", "providers", "depends_on")}
+    return Scope(module=source_module(call), args=args, parent=parent)
 
 
 def json_of(value: Any) -> str:
