@@ -299,7 +299,7 @@ def test_trusted_proxies_are_the_vpc(env):
 @pytest.mark.parametrize("compute", COMPUTE_MODULES)
 def test_compute_modules_pass_their_own_settings_to_the_shared_environment(compute):
     """The environment is app_env's alone; a compute module only hands it the values of its variables
-    of the same name (the port and the region under their own names)."""
+    of the same name (the port, the region and the service name under their own names)."""
     m = hcl.modules()[compute]
     call = m.module_calls["app_env"]
     assert call["source"] == "../../modules/app_env"
@@ -308,6 +308,7 @@ def test_compute_modules_pass_their_own_settings_to_the_shared_environment(compu
     port = "container_port" if compute == "ecs_service" else "app_port"
     assert args.pop("port") == f"${{var.{port}}}"
     assert args.pop("region") == "${local.region}"
+    assert args.pop("service_name") == "${var.name}"
     for name, value in args.items():
         assert value == f"${{var.{name}}}", f"{compute}: app_env {name} = {value}"
     assert "environment" not in m.locals and "migrate_environment" not in m.locals, f"{compute} keeps a copy of the environment"

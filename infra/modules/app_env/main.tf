@@ -13,6 +13,9 @@ locals {
 
   s3_sse = var.files_kms_key_arn == null ? "AES256" : "aws:kms"
 
+  # The CloudWatch namespace of the app's EMF metrics; the Service dimension is var.service_name.
+  metrics_namespace = "Stratus"
+
   # Every name here must be one the binary reads (`stratus config --list-env`); infra/tests and the
   # compute modules' terraform tests enforce that. Durations are plain seconds. A null value means
   # "not set" and is left out of the output.

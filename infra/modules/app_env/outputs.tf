@@ -12,6 +12,14 @@ output "migrate_environment" {
   value       = local.migrate_environment
 }
 
+output "metrics" {
+  description = "Where the app's EMF metrics land: their CloudWatch namespace and the value of their Service dimension."
+  value = {
+    namespace = local.metrics_namespace
+    service   = var.service_name
+  }
+}
+
 output "rds_ca_bundle_path" {
   description = "Where the RDS CA bundle is on the image and on the EC2 instances (PGSSLROOTCERT)."
   value       = local.rds_ca_bundle_path

@@ -5,6 +5,17 @@
 # the variables the binary reads.
 ################################################################################
 
+variable "service_name" {
+  description = "The deployment's name (e.g. stratus-prod): the Service dimension of the app's metrics."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$", var.service_name))
+    error_message = "service_name must be 1-255 letters, digits, dots, hyphens or underscores (a CloudWatch dimension value)."
+  }
+}
+
 variable "port" {
   description = "Port the app listens on (STRATUS_LISTEN 0.0.0.0:<port>)."
   type        = number

@@ -60,6 +60,7 @@ locals {
 module "app_env" {
   source = "../../modules/app_env"
 
+  service_name                       = var.name
   port                               = var.app_port
   region                             = local.region
   log_filter                         = var.log_filter

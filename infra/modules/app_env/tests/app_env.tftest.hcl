@@ -3,6 +3,7 @@
 # be one the binary reads.
 
 variables {
+  service_name                       = "stratus-test"
   port                               = 8000
   region                             = "eu-west-1"
   log_filter                         = "info"
@@ -74,6 +75,15 @@ run "values" {
       STRATUS_APP_DATABASE_SECRET_ARN = var.database_password_secret_arn
     }
     error_message = "migrate gets the log settings, the region, the CA bundle, the connect timeout and the app role's secret, nothing else"
+  }
+}
+
+run "metrics" {
+  command = plan
+
+  assert {
+    condition     = output.metrics == { namespace = "Stratus", service = "stratus-test" }
+    error_message = "the app's EMF metrics land in the Stratus namespace with the deployment's name as Service"
   }
 }
 
