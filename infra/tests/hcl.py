@@ -211,9 +211,13 @@ class Scope:
 
 
 def resolve(value: Any, scope: Scope | None) -> Any:
-    """Reduce a value to a Python literal, following var./local. through the scope chain."""
+    """Reduce a value to a Python literal, following var./local. through the scope chain. A string
+    template ("stratus-${var.environment}") has each of its interpolations resolved."""
     expr = inner(value)
     if expr is None:
+        if isinstance(value, str) and "${" in value and scope is not None:
+            for e in interpolations(value):
+                value = value.replace("${" + e + "}", str(_eval(e, scope)), 1)
         return value
     return _eval(expr, scope)
 

@@ -55,6 +55,12 @@ locals {
     # token digest are secrets, injected or fetched by the compute module, never set here.
     STRATUS_ADMIN_USERNAME = var.admin_username
     STRATUS_SESSION_TTL    = tostring(var.session_ttl_seconds)
+    # Once a minute the app prints its counts and latencies as CloudWatch EMF documents to stdout,
+    # which CloudWatch Logs turns into metrics (docs/deploy-aws.md, "Application metrics"; the
+    # observability module's dashboard and alarms read them through the metrics output).
+    STRATUS_METRICS_EMF       = "1"
+    STRATUS_METRICS_NAMESPACE = local.metrics_namespace
+    STRATUS_SERVICE_NAME      = var.service_name
   }
 
   # What `stratus migrate` needs besides DATABASE_URL and the master password (which the compute

@@ -85,6 +85,14 @@ run "metrics" {
     condition     = output.metrics == { namespace = "Stratus", service = "stratus-test" }
     error_message = "the app's EMF metrics land in the Stratus namespace with the deployment's name as Service"
   }
+  assert {
+    condition = (
+      output.environment["STRATUS_METRICS_EMF"] == "1" &&
+      output.environment["STRATUS_METRICS_NAMESPACE"] == output.metrics.namespace &&
+      output.environment["STRATUS_SERVICE_NAME"] == output.metrics.service
+    )
+    error_message = "the app is told to write EMF under the namespace and Service the dashboard reads"
+  }
 }
 
 run "unset_settings_are_left_out" {
