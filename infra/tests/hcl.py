@@ -38,6 +38,8 @@ MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.
 _OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
 _WHOLE_EXPR = re.compile(r"^\$\{(.*)\}$", re.S)
 _UNRESOLVED = object()
+# Arguments of a `module` block that are Terraform's, not the module's variables.
+_CALL_META_ARGS = ("source", "count", "for_each", "providers", "depends_on")
 
 
 class Unresolved(Exception):
@@ -249,7 +251,7 @@ def _eval(expr: str, scope: Scope | None) -> Any:
 def env_scope(env: Root, module_name: str) -> Scope:
     """The scope of `module "<module_name>"` as called by an environment root."""
     call = env.module_calls[module_name]
-    args = {k: v for k, v in call.items() if k not in ("source", "count", "for_each", "providers", "depends_on")}
+    args = {k: v for k, v in call.items() if k not in _CALL_META_ARGS}
     return Scope(module=source_module(call), args=args, parent=Scope(module=env, args={}))
 
 
@@ -261,7 +263,7 @@ def default_scope(module_name: str) -> Scope:
 def child_scope(parent: Scope, call_name: str) -> Scope:
     """The scope of `module "<call_name>"` as called inside the module of `parent`."""
     call = parent.module.module_calls[call_name]
-    args = {k: v for k, v in call.items() if k not in ("source", "count", "for_each", "providers", "depends_on")}
+    args = {k: v for k, v in call.items() if k not in _CALL_META_ARGS}
     return Scope(module=source_module(call), args=args, parent=parent)
 
 
