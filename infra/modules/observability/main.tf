@@ -330,7 +330,7 @@ resource "aws_cloudwatch_metric_alarm" "rds_unavailable" {
 # targets, where the app's per-task p99s cannot be combined into one.
 resource "aws_cloudwatch_metric_alarm" "store_errors" {
   alarm_name          = "${var.name}-store-errors"
-  alarm_description   = "The app counted more than ${var.store_error_threshold} failed store calls in 5 minutes (StoreErrors: database, DynamoDB or S3)."
+  alarm_description   = "The app counted more than ${var.store_error_threshold} failed calls to its stores in 5 minutes (StoreErrors)."
   namespace           = local.app_namespace
   metric_name         = "StoreErrors"
   dimensions          = local.app_dimensions
