@@ -4,7 +4,7 @@
 #
 #   * the binary `cargo build --release --locked` builds (the Dockerfile's build), or $STRATUS_BIN
 #   * the task definition's environment: the same names and values as infra/modules/ecs_service
-#     (local.environment and local.secrets, prod values), except what cannot exist here: the listen
+#     (infra/modules/app_env's environment and local.secrets, prod values), except what cannot exist here: the listen
 #     address is a free loopback port; the AWS resources Terraform creates are created in moto under
 #     the same shapes (the files bucket with SSE-KMS under a KMS key, the file-metadata and board
 #     tables with the key schemas `stratus config --dynamodb-schemas` prints, the RDS-style
@@ -178,6 +178,9 @@ TASK_ENV=(
   STRATUS_SESSION_TTL=43200
   STRATUS_MIGRATE_ON_START=false
   STRATUS_PUBLIC_URL=https://www.stratus.test
+  STRATUS_METRICS_EMF=1
+  STRATUS_METRICS_NAMESPACE=Stratus
+  STRATUS_SERVICE_NAME=stratus-prod
   STRATUS_ADMIN_PASSWORD_HASH="$ADMIN_PASSWORD_HASH"
   STRATUS_API_TOKEN_SHA256="$API_TOKEN_SHA256"
 )

@@ -160,7 +160,7 @@ validate() { # DIR
     if [ "$name" = modules/cdn ]; then echo "skipped standalone (aliased provider): validated through validate-cdn" >>"$log"; return 0; fi
     terraform -chdir="$d" validate -no-color >>"$log" 2>&1 || { echo "validate failed: $name"; return 1; }
 }
-say "terraform init -backend=false + validate: ${#ROOTS[@]} roots (9 modules, 2 environments, the cdn module through a caller)"
+say "terraform init -backend=false + validate: ${#ROOTS[@]} roots (10 modules, 2 environments, the cdn module through a caller)"
 failed=0
 pids=()
 for d in "${ROOTS[@]}"; do validate "$d" & pids+=($!); done

@@ -22,6 +22,7 @@ MODULES_DIR = INFRA / "modules"
 ENVS_DIR = INFRA / "envs"
 
 EXPECTED_MODULES = (
+    "app_env",
     "network",
     "security",
     "alb",
@@ -37,6 +38,8 @@ MODULE_FILES = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.
 _OPTIONS = hcl2.SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
 _WHOLE_EXPR = re.compile(r"^\$\{(.*)\}$", re.S)
 _UNRESOLVED = object()
+# Arguments of a `module` block that are Terraform's, not the module's variables.
+_CALL_META_ARGS = ("source", "count", "for_each", "providers", "depends_on")
 
 
 class Unresolved(Exception):
@@ -210,9 +213,13 @@ class Scope:
 
 
 def resolve(value: Any, scope: Scope | None) -> Any:
-    """Reduce a value to a Python literal, following var./local. through the scope chain."""
+    """Reduce a value to a Python literal, following var./local. through the scope chain. A string
+    template ("stratus-${var.environment}") has each of its interpolations resolved."""
     expr = inner(value)
     if expr is None:
+        if isinstance(value, str) and "${" in value and scope is not None:
+            for e in interpolations(value):
+                value = value.replace("${" + e + "}", str(_eval(e, scope)), 1)
         return value
     return _eval(expr, scope)
 
@@ -244,13 +251,20 @@ def _eval(expr: str, scope: Scope | None) -> Any:
 def env_scope(env: Root, module_name: str) -> Scope:
     """The scope of `module "<module_name>"` as called by an environment root."""
     call = env.module_calls[module_name]
-    args = {k: v for k, v in call.items() if k not in ("source", "count", "for_each", "providers", "depends_on")}
+    args = {k: v for k, v in call.items() if k not in _CALL_META_ARGS}
     return Scope(module=source_module(call), args=args, parent=Scope(module=env, args={}))
 
 
 def default_scope(module_name: str) -> Scope:
     """A module called with no arguments beyond its required ones (defaults only)."""
     return Scope(module=modules()[module_name], args={})
+
+
+def child_scope(parent: Scope, call_name: str) -> Scope:
+    """The scope of `module "<call_name>"` as called inside the module of `parent`."""
+    call = parent.module.module_calls[call_name]
+    args = {k: v for k, v in call.items() if k not in _CALL_META_ARGS}
+    return Scope(module=source_module(call), args=args, parent=parent)
 
 
 def json_of(value: Any) -> str:

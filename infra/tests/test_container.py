@@ -12,6 +12,7 @@ DOCKERFILE = (hcl.REPO / "Dockerfile").read_text()
 DOCKERIGNORE = (hcl.REPO / ".dockerignore").read_text()
 RUN_LIKE_TASK = (hcl.REPO / "scripts" / "run-like-task.sh").read_text()
 ECS = hcl.modules()["ecs_service"]
+APP_ENV = hcl.modules()["app_env"]
 _HASH = re.search(r"^ADMIN_PASSWORD_HASH='([^']+)'$", RUN_LIKE_TASK, re.M)
 RUN_LIKE_TASK_ADMIN_HASH = _HASH.group(1) if _HASH else ""
 
@@ -90,7 +91,7 @@ def test_env_uses_key_value_form():
 def test_image_and_task_definition_agree_on_port_and_ca_bundle():
     assert ("EXPOSE", "8000") in final_stage()
     assert "STRATUS_LISTEN=0.0.0.0:8000" in DOCKERFILE
-    bundle = ECS.locals["rds_ca_bundle_path"]
+    bundle = APP_ENV.locals["rds_ca_bundle_path"]
     assert f"PGSSLROOTCERT={bundle}" in DOCKERFILE
     assert re.search(rf"ADD .*global-bundle\.pem {re.escape(bundle)}", DOCKERFILE)
 
@@ -114,14 +115,14 @@ def test_run_like_task_sets_the_task_definitions_names():
     script = run_like_task_env()
     # Everything the task gets: plain environment and injected secrets (the admin ones are optional in
     # AWS; the script sets them so that the binary is run with the values it will meet).
-    task = set(ECS.locals["environment"]) | set(ECS.locals["secrets"])
+    task = set(APP_ENV.locals["environment"]) | set(ECS.locals["secrets"])
     assert set(script) == task, f"differs from the task definition: {sorted(set(script) ^ task)}"
 
 
 def test_run_like_task_uses_the_prod_values():
     script = run_like_task_env()
-    scope = hcl.env_scope(hcl.envs()["prod"], "ecs_service")
-    for name, expr in ECS.locals["environment"].items():
+    scope = hcl.child_scope(hcl.env_scope(hcl.envs()["prod"], "ecs_service"), "app_env")
+    for name, expr in APP_ENV.locals["environment"].items():
         if name in LOCAL_SUBSTITUTES:
             continue
         want = hcl.resolve(expr, scope)

@@ -216,3 +216,19 @@ def test_ecr_repository_is_immutable_and_scanned():
     repo = hcl.modules()["ci"].resource("aws_ecr_repository", "this")
     assert repo["image_tag_mutability"] == "IMMUTABLE"
     assert repo["image_scanning_configuration"][0]["scan_on_push"] is True
+
+
+def test_app_metrics_need_no_cloudwatch_permission():
+    """The app's metrics are EMF documents in its log stream: CloudWatch Logs extracts them from what the
+    awslogs driver (execution role) or the CloudWatch agent (instance role) already sends with
+    logs:PutLogEvents. No role may call PutMetricData for the app's namespace; the one statement that
+    has it is the EC2 agent's, held to the agent's own namespace."""
+    put = [(label, s) for label, _, s in STATEMENTS if "cloudwatch:PutMetricData" in s["actions"]]
+    assert [label for label, _ in put] == ["asg_service/instance/PublishAgentMetrics"]
+    condition = put[0][1]["condition"]
+    assert [(c["test"], c["variable"], c["values"]) for c in condition] == [("StringEquals", "cloudwatch:namespace", ["CWAgent"])]
+    namespace = hcl.modules()["app_env"].locals["metrics_namespace"]
+    assert namespace != "CWAgent"
+    compute = [s for label, _, s in STATEMENTS if label.startswith(("ecs_service/", "asg_service/"))]
+    others = {a for s in compute for a in s["actions"] if a.startswith("cloudwatch:")} - {"cloudwatch:PutMetricData"}
+    assert not others, f"the app's roles need no other CloudWatch action: {sorted(others)}"

@@ -12,6 +12,7 @@ import hcl
 
 HEALTH_ROUTES = {"/health/ready", "/health", "/health/live"}  # routes the binary serves (GET, 200 when healthy)
 COMPUTE_MODULES = ("ecs_service", "asg_service")
+APP_ENV = hcl.modules()["app_env"]
 
 
 def scopes(module: str):
@@ -60,7 +61,9 @@ def stop_timeout(compute: str, scope: hcl.Scope) -> int:
 
 
 def app_env(compute: str, scope: hcl.Scope, key: str):
-    return hcl.resolve(scope.module.locals["environment"][key], scope)
+    """One variable of the app's environment as the compute module in `scope` renders it."""
+    inner = hcl.child_scope(scope, "app_env")
+    return hcl.resolve(inner.module.locals["environment"][key], inner)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,18 +175,18 @@ def test_ecs_stop_timeout_is_30_seconds():
 def test_every_environment_variable_set_is_one_the_binary_reads(compute):
     binary_env_names = binary.env_names()
     m = hcl.modules()[compute]
-    names = set(m.locals["environment"]) | set(m.locals["secrets"])
+    names = set(APP_ENV.locals["environment"]) | set(APP_ENV.locals["migrate_environment"]) | set(m.locals["secrets"])
     unknown = sorted(names - binary_env_names)
     assert not unknown, f"{compute} sets variables the binary does not read: {unknown}"
 
 
 def test_task_definition_takes_its_environment_only_from_the_checked_maps():
     cd = app_container_definition()
-    assert "environment = [for k, v in local.environment : {name = k, value = v} if v != null]" in cd
+    assert "environment = [for k, v in module.app_env.environment : {name = k, value = v}]" in cd
     assert "secrets = local.container_secrets" in cd
     assert cd.count("environment") == 2 and cd.count("secrets") == 2
     migrate = container_definitions()[: container_definitions().index("name = local.container_name")]
-    assert "environment = [for k, v in local.migrate_environment : {name = k, value = v}]" in migrate
+    assert "environment = [for k, v in module.app_env.migrate_environment : {name = k, value = v}]" in migrate
     assert "secrets = [for k, v in local.migrate_secrets : {name = k, valueFrom = v}]" in migrate
     assert migrate.count("environment") == 2 and migrate.count("secrets") == 2
     secrets = hcl.modules()["ecs_service"].locals["container_secrets"]
@@ -194,8 +197,8 @@ def test_user_data_takes_its_environment_only_from_the_checked_maps():
     m = hcl.modules()["asg_service"]
     lt = m.resource("aws_launch_template", "this")
     user_data = hcl.interpolations(lt["user_data"])[0]
-    # local.environment itself, less the settings that do not apply (null), nothing else.
-    assert re.search(r"environment = \{for name, value in local.environment : name => value if value != null\}", user_data), user_data
+    # The shared environment itself (app_env leaves the unset ones out), nothing else.
+    assert re.search(r"environment = module.app_env.environment\b", user_data), user_data
     # The fetched secrets: local.secrets itself, less the unset optional ones.
     assert re.search(r"secrets = \{for name, ref in local.secrets : name => ref if ref != null\}", user_data), user_data
     template = (hcl.MODULES_DIR / "asg_service" / "templates" / "user_data.sh.tftpl").read_text()
@@ -206,9 +209,9 @@ def test_user_data_takes_its_environment_only_from_the_checked_maps():
 
 
 def test_secrets_are_injected_never_plaintext():
+    env = APP_ENV.locals["environment"]
     for compute in COMPUTE_MODULES:
         m = hcl.modules()[compute]
-        env = m.locals["environment"]
         secrets = m.locals["secrets"]
         for name in ("DATABASE_PASSWORD", "DATABASE_URL", "STRATUS_ADMIN_PASSWORD_HASH", "STRATUS_API_TOKEN_SHA256"):
             assert name not in env, f"{compute}: {name} must not be plain environment"
@@ -216,6 +219,7 @@ def test_secrets_are_injected_never_plaintext():
         assert "DATABASE_PASSWORD" not in secrets
         # The app's own role's secret; the master secret only reaches `stratus migrate`.
         assert hcl.inner(env["DATABASE_SECRET_ARN"]) == "var.database_password_secret_arn"
+        assert m.module_calls["app_env"]["database_password_secret_arn"] == "${var.database_password_secret_arn}", compute
         assert env["STRATUS_MIGRATE_ON_START"] == "false"
         assert hcl.inner(secrets["STRATUS_ADMIN_PASSWORD_HASH"]) == "var.admin_password_hash_secret_arn", compute
         assert hcl.inner(secrets["STRATUS_API_TOKEN_SHA256"]) == "var.api_token_sha256_secret_arn", compute
@@ -255,14 +259,17 @@ def test_execution_role_reads_exactly_the_injected_secrets():
 
 
 def test_files_and_board_settings_come_from_the_data_module():
+    env = APP_ENV.locals["environment"]
+    assert hcl.inner(env["STRATUS_BOARD_URL"]) == "var.board_url"
+    assert hcl.inner(env["STRATUS_FILES_URL"]) == "var.files_url"
+    assert hcl.inner(env["STRATUS_FILE_METADATA_URL"]) == "var.file_metadata_url"
+    assert hcl.inner(env["STRATUS_S3_SSE_KMS_KEY_ID"]) == "var.files_kms_key_arn"
+    assert hcl.inner(env["STRATUS_S3_SSE"]) == "local.s3_sse"
+    assert hcl.inner(APP_ENV.locals["s3_sse"]) == 'var.files_kms_key_arn == null ? "AES256" : "aws:kms"'
     for compute in COMPUTE_MODULES:
-        env = hcl.modules()[compute].locals["environment"]
-        assert hcl.inner(env["STRATUS_BOARD_URL"]) == "var.board_url"
-        assert hcl.inner(env["STRATUS_FILES_URL"]) == "var.files_url"
-        assert hcl.inner(env["STRATUS_FILE_METADATA_URL"]) == "var.file_metadata_url"
-        assert hcl.inner(env["STRATUS_S3_SSE_KMS_KEY_ID"]) == "var.files_kms_key_arn"
-        assert hcl.inner(env["STRATUS_S3_SSE"]) == "local.s3_sse"
-        assert hcl.inner(hcl.modules()[compute].locals["s3_sse"]) == 'var.files_kms_key_arn == null ? "AES256" : "aws:kms"'
+        call = hcl.modules()[compute].module_calls["app_env"]
+        for arg in ("board_url", "files_url", "file_metadata_url", "files_kms_key_arn"):
+            assert call[arg] == f"${{var.{arg}}}", f"{compute}: {arg}"
         assert hcl.modules()[compute].variables["max_upload_bytes"]["default"] == 104857600
     for name, env in hcl.envs().items():
         for compute in COMPUTE_MODULES:
@@ -275,9 +282,8 @@ def test_files_and_board_settings_come_from_the_data_module():
     assert hcl.inner(sse["apply_server_side_encryption_by_default"][0]["kms_master_key_id"]) == "var.kms_key_arn"
 
 
-@pytest.mark.parametrize("compute", COMPUTE_MODULES)
-def test_fixed_settings_for_aws(compute):
-    env = hcl.modules()[compute].locals["environment"]
+def test_fixed_settings_for_aws():
+    env = APP_ENV.locals["environment"]
     assert env["STRATUS_CREATE_TABLES"] == "false"
     assert env["STRATUS_LOG_FORMAT"] == "json"
     assert "0.0.0.0:" in env["STRATUS_LISTEN"]
@@ -290,15 +296,26 @@ def test_trusted_proxies_are_the_vpc(env):
         assert e.module_calls[compute]["trusted_proxy_cidrs"] == ["${module.network.vpc_cidr}"]
 
 
-def test_both_compute_variants_set_the_same_environment():
-    ecs = hcl.modules()["ecs_service"].locals
-    other = hcl.modules()["asg_service"].locals
-    assert set(ecs["environment"]) == set(other["environment"])
-    assert set(ecs["secrets"]) == set(other["secrets"])
-    # Same values too, up to the name of the port variable.
-    for name, expr in ecs["environment"].items():
-        assert str(expr).replace("var.container_port", "var.app_port") == str(other["environment"][name]), name
-    assert ecs["s3_sse"] == other["s3_sse"]
+@pytest.mark.parametrize("compute", COMPUTE_MODULES)
+def test_compute_modules_pass_their_own_settings_to_the_shared_environment(compute):
+    """The environment is app_env's alone; a compute module only hands it the values of its variables
+    of the same name (the port, the region and the service name under their own names)."""
+    m = hcl.modules()[compute]
+    call = m.module_calls["app_env"]
+    assert call["source"] == "../../modules/app_env"
+    args = {k: v for k, v in call.items() if k != "source" and not k.startswith("__")}
+    assert set(args) == set(APP_ENV.variables), f"{compute}: {sorted(set(args) ^ set(APP_ENV.variables))}"
+    port = "container_port" if compute == "ecs_service" else "app_port"
+    assert args.pop("port") == f"${{var.{port}}}"
+    assert args.pop("region") == "${local.region}"
+    assert args.pop("service_name") == "${var.name}"
+    for name, value in args.items():
+        assert value == f"${{var.{name}}}", f"{compute}: app_env {name} = {value}"
+    assert "environment" not in m.locals and "migrate_environment" not in m.locals, f"{compute} keeps a copy of the environment"
+
+
+def test_both_compute_variants_fetch_the_same_secrets():
+    assert set(hcl.modules()["ecs_service"].locals["secrets"]) == set(hcl.modules()["asg_service"].locals["secrets"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def default_of(body: dict) -> str:
 
 def table(module: hcl.Root) -> str:
     versions = module.files["versions.tf"]["terraform"][0]
-    aws = versions["required_providers"][0]["aws"]["version"]
+    providers = versions.get("required_providers", [{}])[0]
     lines = [
         BEGIN,
         "## Requirements",
@@ -50,7 +50,10 @@ def table(module: hcl.Root) -> str:
         "| Name | Version |",
         "|------|---------|",
         f"| terraform | `{versions['required_version']}` |",
-        f"| aws | `{aws}` |",
+    ]
+    # A module that only computes values (app_env) requires no provider.
+    lines += [f"| {name} | `{p['version']}` |" for name, p in providers.items() if not name.startswith("__")]
+    lines += [
         "",
         "## Inputs",
         "",

@@ -253,6 +253,7 @@ module "observability" {
   ecs_service_name        = local.ecs ? module.ecs_service[0].service_name : null
   asg_name                = local.ecs ? null : module.asg_service[0].asg_name
   app_log_group_name      = local.ecs ? module.ecs_service[0].log_group_name : module.asg_service[0].log_group_name
+  app_metrics             = local.ecs ? module.ecs_service[0].app_metrics : module.asg_service[0].app_metrics
   rds_instance_identifier = module.data.db_instance_identifier
   dynamodb_table_names    = module.data.table_names
 }

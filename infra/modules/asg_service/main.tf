@@ -15,45 +15,10 @@ data "aws_ssm_parameter" "ami" {
 }
 
 locals {
-  region             = data.aws_region.current.name
-  partition          = data.aws_partition.current.partition
-  rds_ca_bundle_path = "/etc/ssl/certs/rds-global-bundle.pem"
-  release_key        = "${var.release_prefix}${var.release_version}/stratus"
-  log_group_name     = "/ec2/${var.name}/app"
-
-  # Same names and values as the ECS task definition (ecs_service module). Every name must be
-  # one the binary reads; infra/tests checks both lists against `stratus config --list-env`.
-  environment = {
-    STRATUS_LISTEN                  = "0.0.0.0:${var.app_port}"
-    STRATUS_LOG_FORMAT              = "json"
-    RUST_LOG                        = var.log_filter
-    AWS_REGION                      = local.region
-    STRATUS_CREATE_TABLES           = "false"
-    DATABASE_POOL_SIZE              = tostring(var.database_pool_size)
-    DATABASE_CONNECT_TIMEOUT        = tostring(var.database_connect_timeout_seconds)
-    DATABASE_STATEMENT_TIMEOUT      = tostring(var.database_statement_timeout_seconds)
-    PGSSLROOTCERT                   = local.rds_ca_bundle_path
-    STRATUS_DRAIN_SECONDS           = tostring(var.drain_seconds)
-    STRATUS_SHUTDOWN_TIMEOUT        = tostring(var.shutdown_timeout_seconds)
-    STRATUS_REQUEST_TIMEOUT         = tostring(var.request_timeout_seconds)
-    STRATUS_MAX_CONCURRENT_REQUESTS = tostring(var.max_concurrent_requests)
-    STRATUS_KEEP_ALIVE_TIMEOUT      = tostring(var.keep_alive_timeout_seconds)
-    STRATUS_TRUSTED_PROXIES         = join(",", var.trusted_proxy_cidrs)
-    # The app's own login role, read by the app itself (instance profile); ExecStartPre's
-    # `stratus migrate` creates it (user data).
-    DATABASE_SECRET_ARN       = var.database_password_secret_arn
-    STRATUS_MIGRATE_ON_START  = "false"
-    STRATUS_PUBLIC_URL        = var.public_url
-    STRATUS_BOARD_URL         = var.board_url
-    STRATUS_FILES_URL         = var.files_url
-    STRATUS_FILE_METADATA_URL = var.file_metadata_url
-    STRATUS_S3_SSE            = local.s3_sse
-    STRATUS_S3_SSE_KMS_KEY_ID = var.files_kms_key_arn
-    STRATUS_MAX_UPLOAD_BYTES  = tostring(var.max_upload_bytes)
-    STRATUS_ADMIN_USERNAME    = var.admin_username
-    STRATUS_SESSION_TTL       = tostring(var.session_ttl_seconds)
-  }
-  s3_sse = var.files_kms_key_arn == null ? "AES256" : "aws:kms"
+  region         = data.aws_region.current.name
+  partition      = data.aws_partition.current.partition
+  release_key    = "${var.release_prefix}${var.release_version}/stratus"
+  log_group_name = "/ec2/${var.name}/app"
 
   # Fetched at every start by ExecStartPre, never rendered into user data: an SSM parameter name or
   # ARN, or a Secrets Manager secret ARN. The admin ones are optional (null: not set).
@@ -89,6 +54,34 @@ locals {
       }
     }
   })
+}
+
+# The environment both compute variants share: the same names and values as the ECS task definition.
+module "app_env" {
+  source = "../../modules/app_env"
+
+  service_name                       = var.name
+  port                               = var.app_port
+  region                             = local.region
+  log_filter                         = var.log_filter
+  database_password_secret_arn       = var.database_password_secret_arn
+  database_pool_size                 = var.database_pool_size
+  database_connect_timeout_seconds   = var.database_connect_timeout_seconds
+  database_statement_timeout_seconds = var.database_statement_timeout_seconds
+  drain_seconds                      = var.drain_seconds
+  shutdown_timeout_seconds           = var.shutdown_timeout_seconds
+  request_timeout_seconds            = var.request_timeout_seconds
+  keep_alive_timeout_seconds         = var.keep_alive_timeout_seconds
+  max_concurrent_requests            = var.max_concurrent_requests
+  trusted_proxy_cidrs                = var.trusted_proxy_cidrs
+  public_url                         = var.public_url
+  board_url                          = var.board_url
+  files_url                          = var.files_url
+  file_metadata_url                  = var.file_metadata_url
+  files_kms_key_arn                  = var.files_kms_key_arn
+  max_upload_bytes                   = var.max_upload_bytes
+  admin_username                     = var.admin_username
+  session_ttl_seconds                = var.session_ttl_seconds
 }
 
 ################################################################################
@@ -388,11 +381,11 @@ resource "aws_launch_template" "this" {
   }
 
   user_data = base64encode(templatefile("${path.module}/templates/user_data.sh.tftpl", {
-    environment             = { for name, value in local.environment : name => value if value != null }
+    environment             = module.app_env.environment
     release_bucket          = aws_s3_bucket.releases.id
     release_key             = local.release_key
     release_sha256          = var.release_sha256
-    rds_ca_bundle_path      = local.rds_ca_bundle_path
+    rds_ca_bundle_path      = module.app_env.rds_ca_bundle_path
     secrets                 = { for name, ref in local.secrets : name => ref if ref != null }
     stop_timeout_seconds    = var.stop_timeout_seconds
     app_port                = var.app_port

@@ -40,3 +40,8 @@ output "release_key" {
   description = "Object key of the release the launch template installs."
   value       = local.release_key
 }
+
+output "app_metrics" {
+  description = "CloudWatch namespace and Service dimension of the app's EMF metrics (for the observability module)."
+  value       = module.app_env.metrics
+}

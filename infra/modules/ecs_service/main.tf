@@ -9,62 +9,41 @@ locals {
   container_name = "stratus"
   # Runs `stratus migrate` and exits before the app container starts (dependsOn SUCCESS).
   migrate_container_name = "migrate"
-  # Baked into the image by the Dockerfile (ADD of the RDS global CA bundle); keep both in step.
-  rds_ca_bundle_path = "/etc/ssl/certs/rds-global-bundle.pem"
+}
 
-  # Every name here must be one the binary reads (`stratus config --list-env`); the offline
-  # tests in infra/tests enforce that. Durations are plain seconds.
-  environment = {
-    STRATUS_LISTEN                  = "0.0.0.0:${var.container_port}"
-    STRATUS_LOG_FORMAT              = "json"
-    RUST_LOG                        = var.log_filter
-    AWS_REGION                      = local.region
-    STRATUS_CREATE_TABLES           = "false" # tables are Terraform's; the app never creates them in AWS
-    DATABASE_POOL_SIZE              = tostring(var.database_pool_size)
-    DATABASE_CONNECT_TIMEOUT        = tostring(var.database_connect_timeout_seconds)
-    DATABASE_STATEMENT_TIMEOUT      = tostring(var.database_statement_timeout_seconds)
-    PGSSLROOTCERT                   = local.rds_ca_bundle_path
-    STRATUS_DRAIN_SECONDS           = tostring(var.drain_seconds)
-    STRATUS_SHUTDOWN_TIMEOUT        = tostring(var.shutdown_timeout_seconds)
-    STRATUS_REQUEST_TIMEOUT         = tostring(var.request_timeout_seconds)
-    STRATUS_MAX_CONCURRENT_REQUESTS = tostring(var.max_concurrent_requests)
-    STRATUS_KEEP_ALIVE_TIMEOUT      = tostring(var.keep_alive_timeout_seconds)
-    STRATUS_TRUSTED_PROXIES         = join(",", var.trusted_proxy_cidrs)
-    # The app's own login role (data module app_db_secret_arn), read by the app itself with the task
-    # role, so a new password is picked up when PostgreSQL refuses the old one. Not the master user:
-    # the `migrate` container below creates this role with DML rights only.
-    DATABASE_SECRET_ARN = var.database_password_secret_arn
-    # Migrations are the `migrate` container's job; the serving app (DML rights only) never tries DDL.
-    STRATUS_MIGRATE_ON_START = "false"
-    # Absolute links (feed, sitemap): the CloudFront or custom domain, else the ALB.
-    STRATUS_PUBLIC_URL = var.public_url
-    # The board in DynamoDB (board_store = "dynamodb"); unset keeps it in DATABASE_URL's database.
-    STRATUS_BOARD_URL = var.board_url
-    # Files: objects in S3 under the prefix, metadata in DynamoDB (data module).
-    STRATUS_FILES_URL         = var.files_url
-    STRATUS_FILE_METADATA_URL = var.file_metadata_url
-    STRATUS_S3_SSE            = local.s3_sse
-    STRATUS_S3_SSE_KMS_KEY_ID = var.files_kms_key_arn
-    STRATUS_MAX_UPLOAD_BYTES  = tostring(var.max_upload_bytes)
-    # Admin: the user name and session lifetime are plain settings; the password hash and the API
-    # token digest come from `secrets` below.
-    STRATUS_ADMIN_USERNAME = var.admin_username
-    STRATUS_SESSION_TTL    = tostring(var.session_ttl_seconds)
-  }
-  s3_sse = var.files_kms_key_arn == null ? "AES256" : "aws:kms"
+# The environment both compute variants share (names, values, the migrate subset): one copy.
+module "app_env" {
+  source = "../../modules/app_env"
 
+  service_name                       = var.name
+  port                               = var.container_port
+  region                             = local.region
+  log_filter                         = var.log_filter
+  database_password_secret_arn       = var.database_password_secret_arn
+  database_pool_size                 = var.database_pool_size
+  database_connect_timeout_seconds   = var.database_connect_timeout_seconds
+  database_statement_timeout_seconds = var.database_statement_timeout_seconds
+  drain_seconds                      = var.drain_seconds
+  shutdown_timeout_seconds           = var.shutdown_timeout_seconds
+  request_timeout_seconds            = var.request_timeout_seconds
+  keep_alive_timeout_seconds         = var.keep_alive_timeout_seconds
+  max_concurrent_requests            = var.max_concurrent_requests
+  trusted_proxy_cidrs                = var.trusted_proxy_cidrs
+  public_url                         = var.public_url
+  board_url                          = var.board_url
+  files_url                          = var.files_url
+  file_metadata_url                  = var.file_metadata_url
+  files_kms_key_arn                  = var.files_kms_key_arn
+  max_upload_bytes                   = var.max_upload_bytes
+  admin_username                     = var.admin_username
+  session_ttl_seconds                = var.session_ttl_seconds
+}
+
+locals {
   # The `migrate` init container: `stratus migrate` connected as the master user applies the
-  # migrations, then creates or updates the app's login role from STRATUS_APP_DATABASE_SECRET_ARN.
+  # migrations, then creates or updates the app's login role (module.app_env.migrate_environment).
   # The master password is injected by ECS (execution role) into this container only, so the task
   # role, which the serving app also holds, cannot read the master secret.
-  migrate_environment = {
-    STRATUS_LOG_FORMAT              = "json"
-    RUST_LOG                        = var.log_filter
-    AWS_REGION                      = local.region
-    PGSSLROOTCERT                   = local.rds_ca_bundle_path
-    DATABASE_CONNECT_TIMEOUT        = tostring(var.database_connect_timeout_seconds)
-    STRATUS_APP_DATABASE_SECRET_ARN = var.database_password_secret_arn
-  }
   migrate_secrets = {
     DATABASE_URL      = var.database_url_parameter_arn
     DATABASE_PASSWORD = "${var.database_master_secret_arn}:password::"
@@ -72,7 +51,7 @@ locals {
 
   # Injected by the ECS agent at start with the execution role; never plaintext in the task
   # definition. DATABASE_URL holds no password (it is seed 004's SSM parameter); the password is read
-  # by the app from the Secrets Manager secret RDS manages (DATABASE_SECRET_ARN above). The admin
+  # by the app from the Secrets Manager secret RDS manages (DATABASE_SECRET_ARN, module.app_env). The admin
   # values are the operator's own secrets (Secrets Manager or SSM SecureString), optional: unset,
   # the admin login and the API token are off.
   secrets = {
@@ -369,7 +348,7 @@ resource "aws_ecs_task_definition" "this" {
       user                   = "10001:10001"
       readonlyRootFilesystem = true
       privileged             = false
-      environment            = [for k, v in local.migrate_environment : { name = k, value = v }]
+      environment            = [for k, v in module.app_env.migrate_environment : { name = k, value = v }]
       secrets                = [for k, v in local.migrate_secrets : { name = k, valueFrom = v }]
       linuxParameters = {
         capabilities = {
@@ -399,7 +378,7 @@ resource "aws_ecs_task_definition" "this" {
           protocol      = "tcp"
         }
       ]
-      environment = [for k, v in local.environment : { name = k, value = v } if v != null]
+      environment = [for k, v in module.app_env.environment : { name = k, value = v }]
       secrets     = local.container_secrets
       # Starts only after the migrations applied and the app's role exists.
       dependsOn = [

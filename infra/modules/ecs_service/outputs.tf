@@ -65,6 +65,11 @@ output "log_group_name" {
   value       = try(aws_cloudwatch_log_group.app.name, null)
 }
 
+output "app_metrics" {
+  description = "CloudWatch namespace and Service dimension of the app's EMF metrics (for the observability module)."
+  value       = module.app_env.metrics
+}
+
 output "rollback_alarm_name" {
   description = "Name of the 5xx-rate alarm that rolls deployments back."
   value       = try(aws_cloudwatch_metric_alarm.target_5xx_rate.alarm_name, null)

@@ -1,6 +1,6 @@
 ################################################################################
-# Observability (seed 001): one dashboard over the three tiers, alarms to an SNS topic, and
-# metric filters that turn the app's JSON log lines into metrics.
+# Observability (seed 001): one dashboard over the three tiers, alarms to an SNS topic, metric
+# filters that turn the app's JSON log lines into metrics, and the app's own metrics (EMF).
 ################################################################################
 
 data "aws_region" "current" {}
@@ -30,6 +30,18 @@ locals {
     ) : (
     tomap({ AutoScalingGroupName = var.asg_name })
   )
+
+  # The app's own metrics: once a minute it prints an EMF document to stdout, and CloudWatch Logs turns
+  # it into metrics (docs/deploy-aws.md, "Application metrics"). Service-level metrics carry the Service
+  # dimension; per-route ones Service and Route, whose values (the route templates) the dashboard finds
+  # with SEARCH rather than a list kept here.
+  app_namespace  = var.app_metrics.namespace
+  app_dimensions = { Service = var.app_metrics.service }
+  app_metric     = [local.app_namespace, "Service", var.app_metrics.service]
+  app_route_search = {
+    for metric, stat in { LatencyP99 = "Maximum", Http5xx = "Sum" } :
+    metric => "SEARCH('{\"${local.app_namespace}\",Route,Service} MetricName=\"${metric}\" Service=\"${var.app_metrics.service}\"', '${stat}', 60)"
+  }
 }
 
 ################################################################################
@@ -313,6 +325,46 @@ resource "aws_cloudwatch_metric_alarm" "rds_unavailable" {
   tags = var.tags
 }
 
+# The app's own counts (EMF). Its 5xx rate and p99 are not alarmed on again here: the ALB alarms above
+# see every request, the ALB's own 5xx included, and the ALB's p99 is a true percentile over all
+# targets, where the app's per-task p99s cannot be combined into one.
+resource "aws_cloudwatch_metric_alarm" "store_errors" {
+  alarm_name          = "${var.name}-store-errors"
+  alarm_description   = "The app counted more than ${var.store_error_threshold} failed calls to its stores in 5 minutes (StoreErrors)."
+  namespace           = local.app_namespace
+  metric_name         = "StoreErrors"
+  dimensions          = local.app_dimensions
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.store_error_threshold
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "load_shed" {
+  alarm_name          = "${var.name}-load-shed"
+  alarm_description   = "The app shed requests (LoadShed: every request slot taken) in 3 of the last 5 minutes: it needs capacity that auto scaling has not added (at its maximum?)."
+  namespace           = local.app_namespace
+  metric_name         = "LoadShed"
+  dimensions          = local.app_dimensions
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = 5
+  datapoints_to_alarm = 3
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  tags = var.tags
+}
+
 # RDS's own account of what happened to the instance: failovers, failures, reboots, maintenance.
 resource "aws_db_event_subscription" "rds" {
   count = local.has_rds ? 1 : 0
@@ -478,6 +530,86 @@ resource "aws_cloudwatch_dashboard" "this" {
           }
         },
       ] : [],
+      # The app's EMF metrics. Latencies are each task's percentile over the minute; with several
+      # tasks the Maximum is the slowest task's.
+      [
+        {
+          type = "metric", x = 0, y = 24, width = 12, height = 6
+          properties = {
+            title  = "App requests, 4xx and 5xx"
+            region = local.region
+            stat   = "Sum"
+            period = 60
+            metrics = [
+              concat(local.app_metric, ["Requests"]),
+              concat(local.app_metric, ["Http4xx"]),
+              concat(local.app_metric, ["Http5xx"]),
+            ]
+          }
+        },
+        {
+          type = "metric", x = 12, y = 24, width = 12, height = 6
+          properties = {
+            title  = "App latency (ms, slowest task)"
+            region = local.region
+            stat   = "Maximum"
+            period = 60
+            metrics = [
+              concat(local.app_metric, ["LatencyP50", { label = "p50" }]),
+              concat(local.app_metric, ["LatencyP90", { label = "p90" }]),
+              concat(local.app_metric, ["LatencyP99", { label = "p99" }]),
+            ]
+          }
+        },
+        {
+          type = "metric", x = 0, y = 30, width = 8, height = 6
+          properties = {
+            title   = "Store errors"
+            region  = local.region
+            stat    = "Sum"
+            period  = 60
+            metrics = [concat(local.app_metric, ["StoreErrors"])]
+          }
+        },
+        {
+          type = "metric", x = 8, y = 30, width = 8, height = 6
+          properties = {
+            title   = "Requests shed (load shedding)"
+            region  = local.region
+            stat    = "Sum"
+            period  = 60
+            metrics = [concat(local.app_metric, ["LoadShed"])]
+          }
+        },
+        {
+          type = "metric", x = 16, y = 30, width = 8, height = 6
+          properties = {
+            title   = "Visit counter batch size (mean)"
+            region  = local.region
+            stat    = "Average"
+            period  = 60
+            metrics = [concat(local.app_metric, ["VisitBatchSize"])]
+          }
+        },
+        {
+          type = "metric", x = 0, y = 36, width = 12, height = 6
+          properties = {
+            title   = "p99 latency by route (ms, slowest task)"
+            region  = local.region
+            period  = 60
+            metrics = [[{ expression = local.app_route_search["LatencyP99"], id = "route_p99" }]]
+          }
+        },
+        {
+          type = "metric", x = 12, y = 36, width = 12, height = 6
+          properties = {
+            title   = "5xx by route"
+            region  = local.region
+            period  = 60
+            metrics = [[{ expression = local.app_route_search["Http5xx"], id = "route_5xx" }]]
+          }
+        },
+      ],
     )
   })
 }

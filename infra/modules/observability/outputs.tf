@@ -27,6 +27,8 @@ output "alarm_names" {
       aws_cloudwatch_metric_alarm.p99_latency.alarm_name,
       aws_cloudwatch_metric_alarm.compute_cpu.alarm_name,
       aws_cloudwatch_metric_alarm.app_errors.alarm_name,
+      aws_cloudwatch_metric_alarm.store_errors.alarm_name,
+      aws_cloudwatch_metric_alarm.load_shed.alarm_name,
     ],
     aws_cloudwatch_metric_alarm.rds_cpu[*].alarm_name,
     aws_cloudwatch_metric_alarm.rds_free_storage[*].alarm_name,

@@ -88,6 +88,15 @@ variable "app_log_group_name" {
   nullable    = false
 }
 
+variable "app_metrics" {
+  description = "Namespace and Service dimension of the app's EMF metrics: the compute module's app_metrics output."
+  type = object({
+    namespace = string
+    service   = string
+  })
+  nullable = false
+}
+
 variable "rds_instance_identifier" {
   description = "DB instance identifier; null when the app uses DynamoDB."
   type        = string
@@ -150,6 +159,18 @@ variable "rds_free_storage_alarm_gb" {
   validation {
     condition     = var.rds_free_storage_alarm_gb > 0
     error_message = "rds_free_storage_alarm_gb must be positive."
+  }
+}
+
+variable "store_error_threshold" {
+  description = "Failed store calls (the app's StoreErrors metric) in 5 minutes that raise an alarm."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.store_error_threshold >= 0
+    error_message = "store_error_threshold must not be negative."
   }
 }
 
