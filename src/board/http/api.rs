@@ -15,9 +15,8 @@ use crate::{
     http::{
         AppState,
         error::{ApiError, FieldError, Problem},
-        extract::{Fields, JsonBody, JsonObject},
+        extract::{Fields, JsonBody, JsonObject, page_request},
     },
-    storage::{Cursor, PageLimit, PageRequest},
     time::format_timestamp,
 };
 
@@ -244,25 +243,9 @@ pub(crate) async fn user_submissions(
     let username = Username::parse(&raw)
         .map_err(|e| ApiError::BadRequest(format!("The username in the path is not valid: {e}")))?;
     let fields = Fields::parse(query.as_deref().unwrap_or_default().as_bytes())?;
-    let limit = fields
-        .get("limit")
-        .map(PageLimit::parse)
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let cursor = fields
-        .get("cursor")
-        .map(Cursor::parse)
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page = state
         .store
-        .submissions_by_user(
-            &username,
-            &PageRequest {
-                limit: limit.unwrap_or_default(),
-                cursor,
-            },
-        )
+        .submissions_by_user(&username, &page_request(&fields)?)
         .await?;
     Ok(Json(SubmissionPage {
         items: page.items.iter().map(SubmissionBody::from).collect(),

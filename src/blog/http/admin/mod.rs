@@ -55,21 +55,16 @@ pub(super) fn routes() -> Router<AppState> {
 
 /// An admin page: never cached, with any cookies to set.
 fn private_page(status: StatusCode, body: String, cookies: Vec<HeaderValue>) -> Response {
-    let mut response = (status, Html(body)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    for cookie in cookies {
-        headers.append(header::SET_COOKIE, cookie);
-    }
-    response
+    private((status, Html(body)).into_response(), cookies)
 }
 
 /// A redirect after a successful form post (303: the browser follows with a `GET`).
 fn see_other(to: &str, cookies: Vec<HeaderValue>) -> Response {
-    let mut response = Redirect::to(to).into_response();
+    private(Redirect::to(to).into_response(), cookies)
+}
+
+/// `response`, marked personal (never cached), with `cookies` set.
+fn private(mut response: Response, cookies: Vec<HeaderValue>) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
