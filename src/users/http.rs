@@ -158,7 +158,6 @@ fn duplicate(email: &Email) -> String {
     post,
     path = "/api/v1/users",
     tag = "users",
-    security(("bearer" = [])),
     request_body(content = NewUserBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Stored", body = UserBody,
@@ -215,7 +214,6 @@ fn errors_name(errors: &[FieldError], field: &str) -> bool {
     get,
     path = "/api/v1/users",
     tag = "users",
-    security((), ("bearer" = [])),
     params(
         ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 20)", minimum = 1, maximum = 100),
         ("cursor" = Option<String>, Query, description = "The next_cursor of the previous page, unchanged", pattern = "^[A-Za-z0-9_-]{1,2048}$"),
@@ -249,7 +247,6 @@ pub(crate) async fn list_users(
     get,
     path = "/api/v1/users/{id}",
     tag = "users",
-    security((), ("bearer" = [])),
     params(("id" = String, Path, description = "User id (UUID)")),
     responses(
         (status = 401, description = "An admin or API token is configured and neither the session nor a valid bearer token was sent", body = Problem, content_type = "application/problem+json"),

@@ -20,21 +20,14 @@ async fn the_api_document_is_at_the_root_too_and_declares_the_bearer_token() {
     let scheme = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(scheme["type"], "http", "{scheme}");
     assert_eq!(scheme["scheme"], "bearer", "{scheme}");
-    for (path, method) in [
-        ("/api/v1/users", "post"),
-        ("/api/v1/files", "post"),
-        ("/api/v1/files/{id}", "delete"),
-    ] {
-        let security = &doc["paths"][path][method]["security"];
-        assert_eq!(
-            security,
-            &serde_json::json!([{"bearer": []}]),
-            "{method} {path}"
-        );
-    }
-    // Reads of users and files are open until an admin or token is configured: either is accepted.
-    let security = &doc["paths"]["/api/v1/users"]["get"]["security"];
-    assert_eq!(security, &serde_json::json!([{}, {"bearer": []}]));
+    // The scheme is described, not required per operation: with no admin and no token configured the
+    // API is open, and an operation that says it needs a token would be a lie to clients and fuzzers.
+    assert!(
+        scheme["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("STRATUS_API_TOKEN_SHA256")),
+        "{scheme}"
+    );
 }
 
 #[tokio::test]

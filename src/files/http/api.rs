@@ -26,7 +26,6 @@ use crate::http::{
     post,
     path = "/api/v1/files",
     tag = "files",
-    security(("bearer" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Stored: bytes in the object store, then the metadata", body = FileBody,
@@ -67,7 +66,6 @@ pub(crate) async fn upload_file(
     get,
     path = "/api/v1/files",
     tag = "files",
-    security((), ("bearer" = [])),
     params(
         ("owner" = Option<String>, Query, description = "Only this user's files (a user id; empty: everyone's)", pattern = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"),
         ("limit" = Option<u32>, Query, description = "Page size, 1-100 (default 20)", minimum = 1, maximum = 100),
@@ -99,7 +97,6 @@ pub(crate) async fn list_files(
     get,
     path = "/api/v1/files/{id}",
     tag = "files",
-    security((), ("bearer" = [])),
     params(("id" = String, Path, description = "File id (UUID)")),
     responses(
         (status = 401, description = "An admin or API token is configured and neither the session nor a valid bearer token was sent", body = Problem, content_type = "application/problem+json"),
@@ -122,7 +119,6 @@ pub(crate) async fn get_file(
     get,
     path = "/api/v1/files/{id}/content",
     tag = "files",
-    security((), ("bearer" = [])),
     params(
         ("id" = String, Path, description = "File id (UUID)"),
         ("Range" = Option<String>, Header, description = "One byte range, `bytes=START-END`, `bytes=START-` or `bytes=-SUFFIX`; several ranges get the whole file"),
@@ -247,7 +243,6 @@ pub(crate) async fn download_file(
     delete,
     path = "/api/v1/files/{id}",
     tag = "files",
-    security(("bearer" = [])),
     params(("id" = String, Path, description = "File id (UUID)")),
     responses(
         (status = 204, description = "Deleted"),
